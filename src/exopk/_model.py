@@ -1,0 +1,232 @@
+"""The compartment graph: states, the rate matrix and the non-linear uptake term.
+
+States (amounts of intact EVs, particles). *Live* states:
+
+- ``blood_venous``, ``blood_arterial``: the circulating pools;
+- for each organ *i* in ``lung, liver, spleen, kidney, brain, rest``: ``i_vascular`` (blood in
+  the organ), ``i_tissue`` (interstitial and parenchymal space) and ``i_cells``
+  (cell-associated / phagocytosed EVs).
+
+*Sink* states (cumulative elimination): ``degraded_<organ>`` for each organ, ``urine`` and
+``feces`` (biliary excretion).
+
+With :math:`C = A/V` and organ flow :math:`Q_i`, for each organ
+
+.. math::
+
+    \\frac{dA_{v,i}}{dt} &= Q_i (C_{in,i} - C_{v,i}) - PS_i (C_{v,i} - C_{t,i}/K_i)
+        - k_{uv,i}\\, g_i\\, A_{v,i} + f_{rel,i} k_{rel,i} A_{m,i} \\\\
+    \\frac{dA_{t,i}}{dt} &= PS_i (C_{v,i} - C_{t,i}/K_i) - k_{ut,i} A_{t,i}
+        + (1 - f_{rel,i}) k_{rel,i} A_{m,i} \\\\
+    \\frac{dA_{m,i}}{dt} &= k_{uv,i}\\, g_i\\, A_{v,i} + k_{ut,i} A_{t,i} - (k_{rel,i} + k_{deg,i}) A_{m,i}
+
+where :math:`PS_i = (PS/Q)_i\\,Q_i`, :math:`g_i = \\max(0, 1 - A_{m,i}/\\mathrm{cap}_i)` (1 in
+the linear model), the vascular volume is :math:`f_{vas,i} V_i` and the tissue volume
+:math:`(1 - f_{vas,i}) V_i`. Inflow :math:`C_{in,i}` is arterial blood, except for the lung
+(venous blood at the whole cardiac output) and the liver (hepatic artery plus the portal
+outflows of spleen and gut). Venous blood collects the outflows of liver, kidney, brain and
+the non-portal part of rest; arterial blood collects the lung outflow. Urine clears kidney
+vascular concentration (:math:`CL_u C_{v,kidney}`), bile clears liver tissue concentration
+(:math:`CL_b C_{t,liver}`), and degradation in cells feeds ``degraded_<organ>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._parameters import ORGANS, ModelParameters, derived_values
+
+POOLS: tuple[str, ...] = ("vascular", "tissue", "cells")
+LIVE_STATES: tuple[str, ...] = ("blood_venous", "blood_arterial") + tuple(
+    f"{organ}_{pool}" for organ in ORGANS for pool in POOLS
+)
+SINK_STATES: tuple[str, ...] = tuple(f"degraded_{organ}" for organ in ORGANS) + ("urine", "feces")
+STATES: tuple[str, ...] = LIVE_STATES + SINK_STATES
+"""All state names, in the column order of ``SimulationResult.amounts_particles``."""
+
+REPORTED_ORGANS: tuple[str, ...] = ("blood",) + ORGANS + ("eliminated",)
+"""Organs reported to users; they partition the dose."""
+
+ELIMINATION_PATHWAYS: tuple[str, ...] = SINK_STATES
+
+_INDEX = {name: i for i, name in enumerate(STATES)}
+N_LIVE = len(LIVE_STATES)
+N_SINK = len(SINK_STATES)
+
+
+def state_index(name: str) -> int:
+    """Column of state ``name`` in the amounts array."""
+    return _INDEX[name]
+
+
+def organ_membership() -> np.ndarray:
+    """Matrix mapping states to reported organs.
+
+    Returns
+    -------
+    ndarray, shape (n_reported_organs, n_states)
+        1 where a state belongs to an organ; ``blood`` is the arterial and venous pools, each
+        organ holds its vascular, tissue and cell pools, ``eliminated`` holds the sinks.
+    """
+    member = np.zeros((len(REPORTED_ORGANS), len(STATES)))
+    member[0, [_INDEX["blood_venous"], _INDEX["blood_arterial"]]] = 1.0
+    for k, organ in enumerate(ORGANS, start=1):
+        for pool in POOLS:
+            member[k, _INDEX[f"{organ}_{pool}"]] = 1.0
+    member[-1, N_LIVE:] = 1.0
+    return member
+
+
+@dataclass(frozen=True, slots=True)
+class Volumes:
+    """Volumes (mL) used to turn amounts into concentrations, per state and per organ."""
+
+    state_ml: np.ndarray  # (..., n_live)
+    organ_ml: np.ndarray  # (..., n_reported_organs - 1); blood is the circulating pools
+
+
+def volumes(values: Mapping[str, np.ndarray | float]) -> Volumes:
+    """Compartment volumes in mL, element-wise over batched values."""
+    derived = derived_values(values)
+    blood = np.asarray(values["blood_volume_ml"], dtype=float)
+    f_art = np.asarray(values["arterial_blood_fraction"], dtype=float)
+    state = [blood * (1.0 - f_art), blood * f_art]
+    organ = [blood]
+    for o in ORGANS:
+        vol = np.asarray(derived["rest_volume_ml"] if o == "rest" else values[f"{o}_volume_ml"], dtype=float)
+        f_vas = np.asarray(values[f"{o}_vascular_fraction"], dtype=float)
+        state += [vol * f_vas, vol * (1.0 - f_vas), vol * (1.0 - f_vas)]
+        organ.append(vol)
+    return Volumes(np.stack(np.broadcast_arrays(*state), axis=-1), np.stack(np.broadcast_arrays(*organ), axis=-1))
+
+
+def rate_matrices(values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray, np.ndarray]:
+    """First-order rate matrices of the linear model.
+
+    Parameters
+    ----------
+    values : Mapping[str, float or ndarray, shape (n_sets,)]
+        Parameter values by flat name, in internal units; arrays give a batch.
+
+    Returns
+    -------
+    K : ndarray, shape (n_sets, n_live, n_live)
+        :math:`dA_{live}/dt = K A_{live}` (per hour). Column sums are minus the loss rates.
+    E : ndarray, shape (n_sets, n_sink, n_live)
+        :math:`dA_{sink}/dt = E A_{live}`; ``-K.sum(axis=1) == E.sum(axis=1)`` (mass balance).
+    """
+    v = {name: np.atleast_1d(np.asarray(val, dtype=float)) for name, val in values.items()}
+    derived = {name: np.atleast_1d(np.asarray(val, dtype=float)) for name, val in derived_values(v).items()}
+    n_sets = max(np.broadcast_shapes(*(a.shape for a in v.values())) or (1,))
+    vol = volumes(v).state_ml
+    vol = np.broadcast_to(vol, (n_sets, N_LIVE))
+    K = np.zeros((n_sets, N_LIVE, N_LIVE))
+    E = np.zeros((n_sets, N_SINK, N_LIVE))
+    idx = _INDEX
+
+    def move(src: str, dst: str, rate_per_h) -> None:
+        """First-order transfer from state ``src`` to state ``dst`` at ``rate_per_h``."""
+        s = idx[src]
+        rate = np.broadcast_to(rate_per_h, (n_sets,))
+        K[:, s, s] -= rate
+        d = idx[dst]
+        if d < N_LIVE:
+            K[:, d, s] += rate
+        else:
+            E[:, d - N_LIVE, s] += rate
+
+    def flow(src: str, dst: str, flow_ml_per_h) -> None:
+        move(src, dst, flow_ml_per_h / vol[:, idx[src]])
+
+    q_co = v["cardiac_output_ml_per_h"]
+    flows = {
+        "lung": q_co,
+        "liver": v["liver_blood_flow_ml_per_h"],
+        "spleen": v["spleen_blood_flow_ml_per_h"],
+        "kidney": v["kidney_blood_flow_ml_per_h"],
+        "brain": v["brain_blood_flow_ml_per_h"],
+        "rest": derived["rest_blood_flow_ml_per_h"],
+    }
+    q_gut = v["gut_blood_flow_ml_per_h"]
+
+    # Circulation: venous -> lung -> arterial -> organs -> venous; spleen and gut -> liver.
+    flow("blood_venous", "lung_vascular", q_co)
+    flow("lung_vascular", "blood_arterial", q_co)
+    flow("blood_arterial", "liver_vascular", derived["liver_arterial_flow_ml_per_h"])
+    for organ in ("spleen", "kidney", "brain", "rest"):
+        flow("blood_arterial", f"{organ}_vascular", flows[organ])
+    flow("spleen_vascular", "liver_vascular", flows["spleen"])
+    flow("rest_vascular", "liver_vascular", q_gut)
+    flow("rest_vascular", "blood_venous", derived["rest_nonportal_flow_ml_per_h"])
+    for organ in ("liver", "kidney", "brain"):
+        flow(f"{organ}_vascular", "blood_venous", flows[organ])
+
+    for organ in ORGANS:
+        vas, tis, cel = (f"{organ}_{pool}" for pool in POOLS)
+        ps = v[f"{organ}_permeability_fraction_of_flow"] * flows[organ]
+        flow(vas, tis, ps)
+        move(tis, vas, ps / (vol[:, idx[tis]] * v[f"{organ}_partition_coefficient"]))
+        move(vas, cel, v[f"{organ}_uptake_vascular_per_h"])
+        move(tis, cel, v[f"{organ}_uptake_tissue_per_h"])
+        release = v[f"{organ}_release_per_h"]
+        f_rel = v[f"{organ}_release_to_vascular_fraction"]
+        move(cel, vas, release * f_rel)
+        move(cel, tis, release * (1.0 - f_rel))
+        move(cel, f"degraded_{organ}", v[f"{organ}_degradation_per_h"])
+    flow("kidney_vascular", "urine", v["kidney_urinary_clearance_ml_per_h"])
+    flow("liver_tissue", "feces", v["liver_biliary_clearance_ml_per_h"])
+    return K, E
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityTerms:
+    """Non-linear part of the model: capacity-limited vascular uptake.
+
+    For each organ with a finite capacity, the linear uptake :math:`k_{uv} A_v` (already in
+    ``K``) is multiplied by :math:`g = \\max(0, 1 - A_m/\\mathrm{cap})`, i.e. the term
+    :math:`-k_{uv} \\min(1, A_m/\\mathrm{cap}) A_v` moves back from cells to the vascular space.
+    """
+
+    vascular: np.ndarray  # state indices of vascular pools
+    cells: np.ndarray  # state indices of cell pools
+    uptake_per_h: np.ndarray
+    capacity_particles: np.ndarray
+
+    def correction(self, live: np.ndarray) -> np.ndarray:
+        """Correction to ``K @ live`` from saturation, shape (n_live,)."""
+        out = np.zeros_like(live)
+        sat = np.minimum(1.0, np.maximum(live[self.cells], 0.0) / self.capacity_particles)
+        flux = self.uptake_per_h * sat * live[self.vascular]
+        out[self.vascular] += flux
+        out[self.cells] -= flux
+        return out
+
+    def jacobian(self, live: np.ndarray) -> np.ndarray:
+        """Jacobian of :meth:`correction` with respect to the live states."""
+        jac = np.zeros((live.size, live.size))
+        a_m = np.maximum(live[self.cells], 0.0)
+        sat = np.minimum(1.0, a_m / self.capacity_particles)
+        below = a_m < self.capacity_particles
+        d_sat = np.where(below, 1.0 / self.capacity_particles, 0.0)
+        for k in range(self.vascular.size):
+            v, m = self.vascular[k], self.cells[k]
+            k_uv = self.uptake_per_h[k]
+            jac[v, v] += k_uv * sat[k]
+            jac[m, v] -= k_uv * sat[k]
+            jac[v, m] += k_uv * d_sat[k] * live[v]
+            jac[m, m] -= k_uv * d_sat[k] * live[v]
+        return jac
+
+
+def capacity_terms(params: ModelParameters) -> CapacityTerms:
+    """Capacity-limited uptake terms for the organs with a finite capacity."""
+    organs = [o for o in ORGANS if np.isfinite(params.values[f"{o}_capacity_particles"])]
+    return CapacityTerms(
+        vascular=np.array([_INDEX[f"{o}_vascular"] for o in organs], dtype=int),
+        cells=np.array([_INDEX[f"{o}_cells"] for o in organs], dtype=int),
+        uptake_per_h=np.array([params.values[f"{o}_uptake_vascular_per_h"] for o in organs]),
+        capacity_particles=np.array([params.values[f"{o}_capacity_particles"] for o in organs]),
+    )

@@ -1,0 +1,573 @@
+"""Parameters: loading, validation and named access.
+
+A model is described by two TOML files under ``params/``: the physiology of a species
+(``params/species/<name>.toml``) and the kinetics of an EV preparation
+(``params/ev/<name>.toml``). Every number in them is written as
+``key_unit = { value = ..., source = "..." }``; flows are published in mL/min and are
+converted once, here, to the internal unit mL/h.
+
+Loaded values live in a frozen :class:`ModelParameters`, addressed by flat names such as
+``"liver_uptake_vascular_per_h"`` or ``"cardiac_output_ml_per_h"`` (never by position).
+Values that follow from others (rest-of-body volume and flow, lung flow, hepatic-artery
+flow) are derived, not stored, so that a change to one value keeps mass and flow balanced.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+import numpy as np
+
+from ._errors import ParameterError
+
+ORGANS: tuple[str, ...] = ("lung", "liver", "spleen", "kidney", "brain", "rest")
+"""Organ compartments of the model, in state order."""
+
+Rule = Literal["positive", "non_negative", "fraction", "open_fraction", "positive_or_inf"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """How one key of a parameter file is read: its internal name, unit and rule."""
+
+    key: str  # key in the file, unit in its name
+    name: str  # internal name (flat, without organ prefix)
+    unit: str  # internal unit
+    rule: Rule
+    factor: float = 1.0  # file unit -> internal unit
+    description: str = ""
+
+
+_MIN_PER_H = 60.0
+
+_BODY_SPECS: tuple[_Spec, ...] = (
+    _Spec("body_weight_g", "body_weight_g", "g", "positive", description="body weight"),
+    _Spec(
+        "cardiac_output_ml_min",
+        "cardiac_output_ml_per_h",
+        "mL/h",
+        "positive",
+        _MIN_PER_H,
+        "cardiac output (whole-blood flow through the lung)",
+    ),
+    _Spec(
+        "blood_volume_ml",
+        "blood_volume_ml",
+        "mL",
+        "positive",
+        description="circulating blood (arterial + venous pools)",
+    ),
+    _Spec(
+        "arterial_blood_fraction",
+        "arterial_blood_fraction",
+        "1",
+        "open_fraction",
+        description="share of the circulating blood in the arterial pool",
+    ),
+    _Spec(
+        "gut_blood_flow_ml_min",
+        "gut_blood_flow_ml_per_h",
+        "mL/h",
+        "non_negative",
+        _MIN_PER_H,
+        "gut flow (part of rest) draining into the liver through the portal vein",
+    ),
+    _Spec(
+        "tissue_density_g_per_ml",
+        "tissue_density_g_per_ml",
+        "g/mL",
+        "positive",
+        description="density used to turn volumes into weights",
+    ),
+)
+
+_ORGAN_PHYSIOLOGY_SPECS: dict[str, tuple[_Spec, ...]] = {}
+_volume = _Spec("volume_ml", "volume_ml", "mL", "positive", description="organ volume")
+_flow = _Spec(
+    "blood_flow_ml_min",
+    "blood_flow_ml_per_h",
+    "mL/h",
+    "positive",
+    _MIN_PER_H,
+    "blood flow through the organ (liver: total hepatic flow)",
+)
+_vascular = _Spec(
+    "vascular_fraction",
+    "vascular_fraction",
+    "1",
+    "open_fraction",
+    description="share of the organ volume that is blood (vascular space)",
+)
+for _organ in ORGANS:
+    specs: list[_Spec] = []
+    if _organ != "rest":
+        specs.append(_volume)
+    if _organ not in ("lung", "rest"):
+        specs.append(_flow)
+    specs.append(_vascular)
+    _ORGAN_PHYSIOLOGY_SPECS[_organ] = tuple(specs)
+
+_EV_ORGAN_SPECS: tuple[_Spec, ...] = (
+    _Spec(
+        "uptake_vascular_per_h",
+        "uptake_vascular_per_h",
+        "1/h",
+        "non_negative",
+        description="phagocytic uptake from the vascular space, k_uv",
+    ),
+    _Spec(
+        "uptake_tissue_per_h",
+        "uptake_tissue_per_h",
+        "1/h",
+        "non_negative",
+        description="cellular uptake from the tissue space, k_ut",
+    ),
+    _Spec(
+        "permeability_fraction_of_flow",
+        "permeability_fraction_of_flow",
+        "1",
+        "non_negative",
+        description="permeability-surface product over organ blood flow, PS/Q",
+    ),
+    _Spec(
+        "partition_coefficient",
+        "partition_coefficient",
+        "1",
+        "positive",
+        description="tissue : vascular partition coefficient, K",
+    ),
+    _Spec(
+        "release_per_h",
+        "release_per_h",
+        "1/h",
+        "non_negative",
+        description="release of intact EVs from cells, k_rel",
+    ),
+    _Spec(
+        "release_to_vascular_fraction",
+        "release_to_vascular_fraction",
+        "1",
+        "fraction",
+        description="share of released EVs returned to the vascular space, f_rel",
+    ),
+    _Spec(
+        "degradation_per_h",
+        "degradation_per_h",
+        "1/h",
+        "non_negative",
+        description="intracellular degradation, k_deg",
+    ),
+    _Spec(
+        "capacity_particles",
+        "capacity_particles",
+        "particles",
+        "positive_or_inf",
+        description="phagocytic capacity of vascular uptake (inf: linear)",
+    ),
+)
+_EV_EXTRA_SPECS: dict[str, tuple[_Spec, ...]] = {
+    "liver": (
+        _Spec(
+            "biliary_clearance_ml_per_h",
+            "biliary_clearance_ml_per_h",
+            "mL/h",
+            "non_negative",
+            description="biliary clearance of liver tissue concentration",
+        ),
+    ),
+    "kidney": (
+        _Spec(
+            "urinary_clearance_ml_per_h",
+            "urinary_clearance_ml_per_h",
+            "mL/h",
+            "non_negative",
+            description="urinary clearance of kidney vascular concentration",
+        ),
+    ),
+}
+
+
+def _check_value(name: str, rule: Rule, value: float) -> None:
+    """Raise :class:`ParameterError` if ``value`` breaks ``rule``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParameterError(f"`{name}` must be a number; got {value!r}.")
+    if rule == "positive_or_inf":
+        if math.isnan(value) or value <= 0:
+            raise ParameterError(f"`{name}` must be positive (inf for no limit); got {value!r}.")
+        return
+    if not math.isfinite(value):
+        raise ParameterError(f"`{name}` must be finite; got {value!r}.")
+    if rule == "positive" and value <= 0:
+        raise ParameterError(f"`{name}` must be positive; got {value!r}.")
+    if rule == "non_negative" and value < 0:
+        raise ParameterError(f"`{name}` must be non-negative; got {value!r}.")
+    if rule == "fraction" and not 0 <= value <= 1:
+        raise ParameterError(f"`{name}` must lie in [0, 1]; got {value!r}.")
+    if rule == "open_fraction" and not 0 < value < 1:
+        raise ParameterError(f"`{name}` must lie strictly between 0 and 1; got {value!r}.")
+
+
+def _all_specs() -> dict[str, _Spec]:
+    """Flat internal name -> spec, for every stored parameter."""
+    out: dict[str, _Spec] = {spec.name: spec for spec in _BODY_SPECS}
+    for organ in ORGANS:
+        for spec in _ORGAN_PHYSIOLOGY_SPECS[organ] + _EV_ORGAN_SPECS + _EV_EXTRA_SPECS.get(organ, ()):
+            out[f"{organ}_{spec.name}"] = spec
+    return out
+
+
+_SPECS = _all_specs()
+
+
+def parameter_names() -> tuple[str, ...]:
+    """Names of every stored parameter, e.g. ``"liver_uptake_vascular_per_h"``."""
+    return tuple(_SPECS)
+
+
+def check_flow_and_volume_balance(values: Mapping[str, np.ndarray | float], where: str = "") -> None:
+    """Raise :class:`ParameterError` unless derived volumes and flows are positive.
+
+    Works element-wise on arrays (batches of parameter sets) as well as on scalars.
+    """
+    derived = derived_values(values)
+    suffix = f" ({where})" if where else ""
+    checks = (
+        (
+            "rest_volume_ml",
+            "body weight / density - organ volumes - blood volume",
+            "lower the organ or blood volumes, or raise `body_weight_g`",
+        ),
+        (
+            "liver_arterial_flow_ml_per_h",
+            "liver blood flow - spleen flow - gut flow (hepatic artery)",
+            "the total liver flow must exceed the portal inflow from spleen and gut",
+        ),
+        (
+            "rest_blood_flow_ml_per_h",
+            "cardiac output - hepatic artery - spleen - kidney - brain flows",
+            "organ flows exceed the cardiac output",
+        ),
+        (
+            "rest_nonportal_flow_ml_per_h",
+            "rest flow - gut flow",
+            "the gut flow must be a part of the rest-of-body flow",
+        ),
+    )
+    for name, formula, remedy in checks:
+        value = np.asarray(derived[name])
+        if not np.all(value > 0):
+            bad = float(np.min(value))
+            raise ParameterError(
+                f"derived `{name}` = {formula} must be positive; got {bad!r}{suffix}: {remedy}."
+            )
+
+
+def derived_values(values: Mapping[str, np.ndarray | float]) -> dict[str, np.ndarray | float]:
+    """Volumes and flows that follow from the stored parameters.
+
+    .. math::
+
+        V_{rest} = BW/\\rho - \\sum_{i \\ne rest} V_i - V_{blood},\\quad
+        Q_{HA} = Q_{liver} - Q_{spleen} - Q_{gut},\\quad
+        Q_{rest} = Q_{CO} - Q_{HA} - Q_{spleen} - Q_{kidney} - Q_{brain}
+
+    The lung receives the whole cardiac output. Venous return equals the cardiac output:
+    liver outflow ``Q_liver`` + kidney + brain + (``Q_rest`` - ``Q_gut``).
+    """
+    v = values
+    organ_volume = sum(v[f"{o}_volume_ml"] for o in ORGANS if o != "rest")
+    rest_volume = v["body_weight_g"] / v["tissue_density_g_per_ml"] - organ_volume - v["blood_volume_ml"]
+    arterial_liver = v["liver_blood_flow_ml_per_h"] - v["spleen_blood_flow_ml_per_h"] - v["gut_blood_flow_ml_per_h"]
+    rest_flow = (
+        v["cardiac_output_ml_per_h"]
+        - arterial_liver
+        - v["spleen_blood_flow_ml_per_h"]
+        - v["kidney_blood_flow_ml_per_h"]
+        - v["brain_blood_flow_ml_per_h"]
+    )
+    return {
+        "rest_volume_ml": rest_volume,
+        "lung_blood_flow_ml_per_h": v["cardiac_output_ml_per_h"],
+        "liver_arterial_flow_ml_per_h": arterial_liver,
+        "rest_blood_flow_ml_per_h": rest_flow,
+        "rest_nonportal_flow_ml_per_h": rest_flow - v["gut_blood_flow_ml_per_h"],
+    }
+
+
+_DERIVED_DESCRIPTIONS = {
+    "rest_volume_ml": "body weight / density - organ volumes - blood volume",
+    "lung_blood_flow_ml_per_h": "the whole cardiac output",
+    "liver_arterial_flow_ml_per_h": "hepatic artery: liver flow - spleen flow - gut flow",
+    "rest_blood_flow_ml_per_h": "cardiac output - other arterial inflows (includes the gut)",
+    "rest_nonportal_flow_ml_per_h": "rest outflow returning directly to venous blood",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelParameters:
+    """A complete, validated parameter set: species physiology and EV kinetics.
+
+    Parameters are addressed by flat names (``params["liver_volume_ml"]``); see
+    :func:`parameter_names`. Create variants with :meth:`replace`; the object itself is frozen.
+
+    Parameters
+    ----------
+    values : Mapping[str, float]
+        Every stored parameter in internal units (h, mL, particles).
+    sources : Mapping[str, str]
+        Where each value comes from: a citation, "calibrated to ...", or "assumption: ...".
+    species : str
+        Species name, e.g. ``"mouse"``.
+    ev : str
+        EV preparation name, e.g. ``"msc"``.
+    files : tuple of str
+        Files the values were read from (empty when built in code).
+    """
+
+    values: Mapping[str, float]
+    sources: Mapping[str, str]
+    species: str = "custom"
+    ev: str = "custom"
+    files: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        missing = [name for name in _SPECS if name not in self.values]
+        if missing:
+            raise ParameterError(f"missing parameter(s): {', '.join(missing)}.")
+        unknown = [name for name in self.values if name not in _SPECS]
+        if unknown:
+            raise ParameterError(
+                f"unknown parameter(s): {', '.join(map(repr, unknown))}; "
+                "see exopk.parameter_names() for the valid names."
+            )
+        for name, value in self.values.items():
+            _check_value(name, _SPECS[name].rule, value)
+        check_flow_and_volume_balance(self.values)
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
+
+    def __getitem__(self, name: str) -> float:
+        if name in self.values:
+            return self.values[name]
+        derived = derived_values(self.values)
+        if name in derived:
+            return float(derived[name])
+        raise ParameterError(f"unknown parameter {name!r}; see exopk.parameter_names() for the valid names.")
+
+    @property
+    def is_linear(self) -> bool:
+        """True when no organ has a finite phagocytic capacity."""
+        return all(math.isinf(self.values[f"{o}_capacity_particles"]) for o in ORGANS)
+
+    def replace(self, source: str | None = None, **changes: float) -> ModelParameters:
+        """Return a copy with some values changed (and validated).
+
+        Parameters
+        ----------
+        source : str, optional
+            Source recorded for the changed values; default "set by user".
+        **changes : float
+            New values by flat name, e.g. ``liver_uptake_vascular_per_h=50.0``.
+        """
+        unknown = [name for name in changes if name not in _SPECS]
+        if unknown:
+            raise ParameterError(
+                f"unknown parameter(s): {', '.join(map(repr, unknown))}; "
+                "see exopk.parameter_names() for the valid names."
+            )
+        values = dict(self.values)
+        sources = dict(self.sources)
+        for name, value in changes.items():
+            values[name] = float(value) if isinstance(value, (int, float, np.floating)) else value
+            sources[name] = source or "set by user"
+        return ModelParameters(values, sources, species=self.species, ev=self.ev, files=self.files)
+
+    def table(self):
+        """All values, stored and derived, as a DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``name, value, unit, source, description``.
+        """
+        import pandas as pd
+
+        rows = [
+            {
+                "name": name,
+                "value": self.values[name],
+                "unit": spec.unit,
+                "source": self.sources.get(name, ""),
+                "description": spec.description,
+            }
+            for name, spec in _SPECS.items()
+        ]
+        for name, value in derived_values(self.values).items():
+            rows.append(
+                {
+                    "name": name,
+                    "value": float(value),
+                    "unit": "mL" if name.endswith("_ml") else "mL/h",
+                    "source": "derived (mass and flow balance)",
+                    "description": _DERIVED_DESCRIPTIONS[name],
+                }
+            )
+        return pd.DataFrame(rows, columns=["name", "value", "unit", "source", "description"])
+
+
+def params_dir() -> Path:
+    """Directory holding the bundled parameter files.
+
+    The installed package carries them as ``exopk/params``; a source checkout keeps them in
+    ``params/`` at the repository root.
+    """
+    packaged = Path(str(resources.files("exopk"))) / "params"
+    if packaged.is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2] / "params"
+    if checkout.is_dir():
+        return checkout
+    raise ParameterError(f"bundled parameter files not found in {packaged} or {checkout}; reinstall exopk.")
+
+
+def available(kind: Literal["species", "ev"]) -> tuple[str, ...]:
+    """Names of the bundled parameter files of one kind (``"species"`` or ``"ev"``)."""
+    return tuple(sorted(p.stem for p in (params_dir() / kind).glob("*.toml")))
+
+
+def _resolve(kind: Literal["species", "ev"], name_or_path: str | Path) -> Path:
+    text = str(name_or_path)
+    if text.endswith(".toml") or "/" in text or "\\" in text:
+        path = Path(text)
+        if not path.is_file():
+            raise ParameterError(f"{kind} parameter file {text!r} does not exist.")
+        return path
+    path = params_dir() / kind / f"{text}.toml"
+    if not path.is_file():
+        choices = ", ".join(available(kind)) or "none"
+        flag = "--species" if kind == "species" else "--ev"
+        raise ParameterError(f"unknown {kind} {text!r} (`{flag}`); expected one of: {choices}, or a path to a .toml file.")
+    return path
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise ParameterError(f"{path}: not valid TOML: {err}.") from None
+    except OSError as err:
+        raise ParameterError(f"{path}: cannot be read: {err.strerror}.") from None
+
+
+def _read_section(
+    path: Path,
+    section_name: str,
+    section: object,
+    specs: tuple[_Spec, ...],
+    prefix: str,
+    values: dict[str, float],
+    sources: dict[str, str],
+) -> None:
+    """Read one table of sourced values into ``values``/``sources``; strict on keys."""
+    where = f"{path}: [{section_name}]"
+    if not isinstance(section, dict):
+        raise ParameterError(f"{where} must be a table of keys; got {section!r}.")
+    by_key = {spec.key: spec for spec in specs}
+    for key in section:
+        if key not in by_key:
+            expected = ", ".join(by_key)
+            raise ParameterError(f"{where}: unknown key {key!r}; expected keys: {expected}.")
+    for key, spec in by_key.items():
+        if key not in section:
+            raise ParameterError(f"{where}: missing key {key!r} ({spec.description}, unit in the key name).")
+        entry = section[key]
+        if not isinstance(entry, dict) or set(entry) != {"value", "source"}:
+            raise ParameterError(
+                f"{where}: key {key!r} must be {{ value = <number>, source = \"...\" }}; got {entry!r}."
+            )
+        value, source = entry["value"], entry["source"]
+        if not isinstance(source, str) or not source.strip():
+            raise ParameterError(f"{where}: key {key!r} needs a non-empty `source` string; got {source!r}.")
+        try:
+            _check_value(key, spec.rule, value)
+        except ParameterError as err:
+            raise ParameterError(f"{where}: {err}") from None
+        values[prefix + spec.name] = float(value) * spec.factor
+        sources[prefix + spec.name] = source
+
+
+def _read_organs(path: Path, data: dict, specs_for: Mapping[str, tuple[_Spec, ...]], values, sources) -> None:
+    organs = data.get("organs")
+    if not isinstance(organs, dict):
+        raise ParameterError(f"{path}: missing table [organs.<name>] for organs {', '.join(ORGANS)}.")
+    for organ in organs:
+        if organ not in ORGANS:
+            raise ParameterError(f"{path}: unknown organ [organs.{organ}]; expected one of: {', '.join(ORGANS)}.")
+    for organ in ORGANS:
+        if organ not in organs:
+            raise ParameterError(f"{path}: missing table [organs.{organ}].")
+        _read_section(path, f"organs.{organ}", organs[organ], specs_for[organ], f"{organ}_", values, sources)
+
+
+def _check_top_level(path: Path, data: dict, allowed: set[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            raise ParameterError(f"{path}: unknown table or key {key!r}; expected: {', '.join(sorted(allowed))}.")
+
+
+def load_parameters(species: str | Path = "mouse", ev: str | Path = "msc") -> ModelParameters:
+    """Load and validate a species physiology file and an EV kinetics file.
+
+    Parameters
+    ----------
+    species : str or Path, default "mouse"
+        A bundled species name (see ``available("species")``) or a path to a TOML file.
+    ev : str or Path, default "msc"
+        A bundled EV preparation name or a path to a TOML file.
+
+    Returns
+    -------
+    ModelParameters
+        Values in internal units (h, mL, particles), with their sources.
+
+    Raises
+    ------
+    ParameterError
+        Unknown name or file; invalid TOML; unknown, missing or malformed key; a value that is
+        negative, zero where it must be positive, non-finite or outside [0, 1]; or organ flows
+        and volumes that do not balance. The message names the file and key.
+
+    References
+    ----------
+    Physiology: Brown RP et al. (1997) Toxicol Ind Health 13:407; Davies B & Morris T (1993)
+    Pharm Res 10:1093 (as tabulated in public PBPK code; see each value's ``source``).
+    """
+    species_path = _resolve("species", species)
+    ev_path = _resolve("ev", ev)
+    values: dict[str, float] = {}
+    sources: dict[str, str] = {}
+
+    sdata = _read_toml(species_path)
+    _check_top_level(species_path, sdata, {"metadata", "body", "organs"})
+    if "body" not in sdata:
+        raise ParameterError(f"{species_path}: missing table [body].")
+    _read_section(species_path, "body", sdata["body"], _BODY_SPECS, "", values, sources)
+    _read_organs(species_path, sdata, _ORGAN_PHYSIOLOGY_SPECS, values, sources)
+
+    edata = _read_toml(ev_path)
+    _check_top_level(ev_path, edata, {"metadata", "organs"})
+    ev_specs = {organ: _EV_ORGAN_SPECS + _EV_EXTRA_SPECS.get(organ, ()) for organ in ORGANS}
+    _read_organs(ev_path, edata, ev_specs, values, sources)
+
+    species_name = str(sdata.get("metadata", {}).get("species", species_path.stem))
+    ev_name = str(edata.get("metadata", {}).get("ev", ev_path.stem))
+    check_flow_and_volume_balance(values, where=str(species_path))
+    return ModelParameters(values, sources, species=species_name, ev=ev_name, files=(str(species_path), str(ev_path)))
