@@ -348,5 +348,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("exopk: interrupted", file=sys.stderr)
         return 130
     except OSError as err:
-        print(f"exopk: error: {err.strerror or err}: {getattr(err, 'filename', '')}", file=sys.stderr)
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"exopk: error: {err.strerror or err}{where}", file=sys.stderr)
         return EXIT_FAILURE
