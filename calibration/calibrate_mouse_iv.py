@@ -112,9 +112,10 @@ def write(fitted: exopk.ModelParameters, path: Path) -> None:
         if section is None:
             raise RuntimeError(f"{path}: no [organs.{organ}] table")
         body = section.group(1)
+        value = _format(fitted[name])
         new_body, n = re.subn(
             rf"^({re.escape(key)} = \{{ value = )[^,]+(,)",
-            lambda m: m.group(1) + _format(fitted[name]) + m.group(2),
+            lambda m, value=value: m.group(1) + value + m.group(2),
             body,
             count=1,
             flags=re.M,
@@ -139,7 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, (value, source) in TARGETS.items():
         print(f"  {name:34s} {value:12.6g}  {m[name]:12.6g}   ({source})")
     print("checks (not fitted)")
-    for name in ("blood_percent_id_0.5h", "largest_organ_0.5h", "largest_organ_4h", "whole_body_elimination_half_life_h"):
+    for name in (
+        "blood_percent_id_0.5h",
+        "largest_organ_0.5h",
+        "largest_organ_4h",
+        "whole_body_elimination_half_life_h",
+    ):
         value = m[name]
         print(f"  {name:34s} {value if isinstance(value, str) else f'{value:.4g}'}")
     if args.write:

@@ -37,8 +37,21 @@ def test_simulate_writes_tidy_csv_and_png(tmp_path, capsys):
 def test_simulate_dose_in_ug_uses_the_given_factor(tmp_path, capsys):
     out = tmp_path / "sim.csv"
     status, _, err = run(
-        ["simulate", "--dose", "10", "--dose-unit", "ug", "--particles-per-ug", "2e9", "--t-end", "1", "--dt", "0.5",
-         "--out", str(out)],
+        [
+            "simulate",
+            "--dose",
+            "10",
+            "--dose-unit",
+            "ug",
+            "--particles-per-ug",
+            "2e9",
+            "--t-end",
+            "1",
+            "--dt",
+            "0.5",
+            "--out",
+            str(out),
+        ],
         capsys,
     )
 
@@ -52,7 +65,9 @@ def test_simulate_infusion_and_regimen_file(tmp_path, capsys):
     regimen = tmp_path / "regimen.csv"
     regimen.write_text("time_h,route,dose_particles,duration_h\n0,iv_bolus,1e10,\n2,iv_infusion,1e10,1\n")
     out = tmp_path / "sim.csv"
-    status, _, err = run(["simulate", "--regimen", str(regimen), "--t-end", "4", "--dt", "0.5", "--out", str(out)], capsys)
+    status, _, err = run(
+        ["simulate", "--regimen", str(regimen), "--t-end", "4", "--dt", "0.5", "--out", str(out)], capsys
+    )
 
     assert status == 0, err
     table = pd.read_csv(out)

@@ -21,7 +21,11 @@ def test_example_runs_and_writes_its_figure(script, tmp_path):
     figure = tmp_path / f"{script.stem}.png"
     proc = subprocess.run(
         [sys.executable, str(script), str(figure)],
-        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "MPLBACKEND": "Agg"}, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+        timeout=300,
     )
 
     assert proc.returncode == 0, proc.stderr

@@ -16,9 +16,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_pip_install_finds_bundled_params_from_any_directory(tmp_path):
     target = tmp_path / "site"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(ROOT)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert build.returncode == 0, build.stderr
     assert (target / "exopk" / "params" / "species" / "mouse.toml").is_file()
@@ -40,8 +51,24 @@ def test_pip_install_finds_bundled_params_from_any_directory(tmp_path):
     assert float(liver) == pytest.approx(1.375)
 
     cli = subprocess.run(
-        [sys.executable, "-m", "exopk", "simulate", "--dose", "1e9", "--t-end", "2", "--out", "sim.csv", "--plot", "sim.png"],
-        capture_output=True, text=True, cwd=elsewhere, env=env,
+        [
+            sys.executable,
+            "-m",
+            "exopk",
+            "simulate",
+            "--dose",
+            "1e9",
+            "--t-end",
+            "2",
+            "--out",
+            "sim.csv",
+            "--plot",
+            "sim.png",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
     )
     assert cli.returncode == 0, cli.stderr
     assert (elsewhere / "sim.csv").stat().st_size > 0 and (elsewhere / "sim.png").stat().st_size > 0

@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Simulate a dose or regimen. Times in hours; doses in particles unless --dose-unit ug.",
     )
     model = sim.add_argument_group("model")
-    model.add_argument("--species", default="mouse", help="bundled species name or path to a .toml file (default: mouse)")
+    model.add_argument(
+        "--species", default="mouse", help="bundled species name or path to a .toml file (default: mouse)"
+    )
     model.add_argument("--ev", default="msc", help="bundled EV preparation or path to a .toml file (default: msc)")
     model.add_argument(
         "--set",
@@ -109,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="particles per µg EV protein; required with --dose-unit ug or dose_ug in a regimen (no default)",
     )
     dosing.add_argument("--duration", type=_positive_float("--duration"), help="infusion duration (h), for iv_infusion")
-    dosing.add_argument("--dose-time", type=_non_negative_float("--dose-time"), default=0.0, help="time of the dose (h)")
+    dosing.add_argument(
+        "--dose-time", type=_non_negative_float("--dose-time"), default=0.0, help="time of the dose (h)"
+    )
     dosing.add_argument(
         "--regimen", type=Path, help="CSV with columns time_h, route, dose_particles or dose_ug, duration_h"
     )
@@ -149,7 +153,9 @@ def _check_bundled_name(kind: str, name: str) -> None:
     looks_like_path = name.endswith(".toml") or "/" in name or "\\" in name
     if not looks_like_path and name not in available(kind):  # type: ignore[arg-type]
         flag = "--species" if kind == "species" else "--ev"
-        raise UsageError(f"unknown {kind} {name!r} (`{flag}`); expected one of: {', '.join(available(kind))}, or a .toml path")  # type: ignore[arg-type]
+        raise UsageError(
+            f"unknown {kind} {name!r} (`{flag}`); expected one of: {', '.join(available(kind))}, or a .toml path"
+        )  # type: ignore[arg-type]
 
 
 def _load(args):
@@ -246,7 +252,9 @@ def _simulate(args) -> int:
     organs = [o.strip() for o in args.organs.split(",") if o.strip()]
     for organ in organs:
         if organ not in REPORTED_ORGANS[:-1]:
-            raise UsageError(f"unknown organ {organ!r} in `--organs`; expected some of: {', '.join(REPORTED_ORGANS[:-1])}")
+            raise UsageError(
+                f"unknown organ {organ!r} in `--organs`; expected some of: {', '.join(REPORTED_ORGANS[:-1])}"
+            )
     if args.dt > args.t_end:
         raise UsageError(f"`--dt` ({args.dt} h) must not exceed `--t-end` ({args.t_end} h)")
     n_steps = int(round(args.t_end / args.dt))
@@ -298,7 +306,9 @@ def _print_summary(result, args) -> None:
         header,
     ]
     for organ in result.organs:
-        values = result.percent_id(organ) if organ != "eliminated" else 100 * result.eliminated() / result.dose_particles
+        values = (
+            result.percent_id(organ) if organ != "eliminated" else 100 * result.eliminated() / result.dose_particles
+        )
         row = "".join(f"{np.interp(x, t, values):14.4g}" for x in marks)
         lines.append(f"{organ:13s}{row}")
     for path, what in ((args.out, "table"), (args.plot, "plot")):

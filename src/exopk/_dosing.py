@@ -11,7 +11,6 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
@@ -119,7 +118,7 @@ class IVInfusion:
         return self.t_h + self.duration_h
 
 
-Dose = Union[IVBolus, IVInfusion]
+Dose = IVBolus | IVInfusion
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,17 +207,26 @@ class Regimen:
             Name of the table's origin, used in error messages (e.g. a file name).
         """
         columns = set(table.columns)
+        expected = "expected time_h, route, dose_particles or dose_ug, duration_h"
         for required in ("time_h", "route"):
             if required not in columns:
-                raise DosingError(f"{where}: missing column `{required}`; expected time_h, route, dose_particles or dose_ug, duration_h.")
+                raise DosingError(
+                    f"{where}: missing column `{required}`; {expected}."
+                )
         has_particles, has_ug = "dose_particles" in columns, "dose_ug" in columns
         if has_particles == has_ug:
-            raise DosingError(f"{where}: give exactly one of the columns `dose_particles` or `dose_ug`; got {sorted(columns)}.")
+            raise DosingError(
+                f"{where}: give exactly one of the columns `dose_particles` or `dose_ug`; got {sorted(columns)}."
+            )
         if has_ug and particles_per_ug is None:
-            raise DosingError(f"{where}: doses in `dose_ug` need an explicit `particles_per_ug` factor (no default is assumed).")
+            raise DosingError(
+                f"{where}: doses in `dose_ug` need an explicit `particles_per_ug` factor (no default is assumed)."
+            )
         unknown = columns - {"time_h", "route", "dose_particles", "dose_ug", "duration_h"}
         if unknown:
-            raise DosingError(f"{where}: unknown column(s) {sorted(unknown)}; expected time_h, route, dose_particles or dose_ug, duration_h.")
+            raise DosingError(
+                f"{where}: unknown column(s) {sorted(unknown)}; {expected}."
+            )
         if len(table) == 0:
             raise DosingError(f"{where}: the regimen has no doses.")
         doses: list[Dose] = []
@@ -226,9 +234,17 @@ class Regimen:
             try:
                 route = row["route"]
                 t_h = float(row["time_h"])
-                amount = float(row["dose_particles"]) if has_particles else particles_from_protein(float(row["dose_ug"]), particles_per_ug)
+                amount = (
+                    float(row["dose_particles"])
+                    if has_particles
+                    else particles_from_protein(float(row["dose_ug"]), particles_per_ug)
+                )
                 duration = row.get("duration_h", 0.0)
-                duration = 0.0 if duration is None or (isinstance(duration, float) and math.isnan(duration)) else float(duration)
+                duration = (
+                    0.0
+                    if duration is None or (isinstance(duration, float) and math.isnan(duration))
+                    else float(duration)
+                )
                 if route == "iv_bolus":
                     if duration != 0.0:
                         raise DosingError(f"`duration_h` of an iv_bolus must be 0 or empty; got {duration!r}.")

@@ -264,9 +264,7 @@ def check_flow_and_volume_balance(values: Mapping[str, np.ndarray | float], wher
         value = np.asarray(derived[name])
         if not np.all(value > 0):
             bad = float(np.min(value))
-            raise ParameterError(
-                f"derived `{name}` = {formula} must be positive; got {bad!r}{suffix}: {remedy}."
-            )
+            raise ParameterError(f"derived `{name}` = {formula} must be positive; got {bad!r}{suffix}: {remedy}.")
 
 
 def derived_values(values: Mapping[str, np.ndarray | float]) -> dict[str, np.ndarray | float]:
@@ -453,7 +451,9 @@ def _resolve(kind: Literal["species", "ev"], name_or_path: str | Path) -> Path:
     if not path.is_file():
         choices = ", ".join(available(kind)) or "none"
         flag = "--species" if kind == "species" else "--ev"
-        raise ParameterError(f"unknown {kind} {text!r} (`{flag}`); expected one of: {choices}, or a path to a .toml file.")
+        raise ParameterError(
+            f"unknown {kind} {text!r} (`{flag}`); expected one of: {choices}, or a path to a .toml file."
+        )
     return path
 
 
@@ -490,9 +490,7 @@ def _read_section(
             raise ParameterError(f"{where}: missing key {key!r} ({spec.description}, unit in the key name).")
         entry = section[key]
         if not isinstance(entry, dict) or set(entry) != {"value", "source"}:
-            raise ParameterError(
-                f"{where}: key {key!r} must be {{ value = <number>, source = \"...\" }}; got {entry!r}."
-            )
+            raise ParameterError(f'{where}: key {key!r} must be {{ value = <number>, source = "..." }}; got {entry!r}.')
         value, source = entry["value"], entry["source"]
         if not isinstance(source, str) or not source.strip():
             raise ParameterError(f"{where}: key {key!r} needs a non-empty `source` string; got {source!r}.")

@@ -119,7 +119,9 @@ class SimulationResult:
         if pathway is None:
             return self.amounts_particles[:, N_LIVE:].sum(axis=1)
         if pathway not in ELIMINATION_PATHWAYS:
-            raise SimulationError(f"unknown elimination pathway {pathway!r}; expected one of: {', '.join(ELIMINATION_PATHWAYS)}.")
+            raise SimulationError(
+                f"unknown elimination pathway {pathway!r}; expected one of: {', '.join(ELIMINATION_PATHWAYS)}."
+            )
         return self.amounts_particles[:, state_index(pathway)]
 
     def mass_balance_error(self) -> float:
