@@ -16,13 +16,14 @@ import numpy as np
 
 from ._errors import DosingError
 from ._model import N_LIVE, state_index
+from ._parameters import is_real_number
 
 ROUTES: tuple[str, ...] = ("iv_bolus", "iv_infusion")
 """Administration routes available in this version."""
 
 
 def _require_finite_non_negative(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+    if not is_real_number(value):
         raise DosingError(f"`{name}` must be a number; got {value!r}.")
     if not math.isfinite(value) or value < 0:
         raise DosingError(f"`{name}` must be finite and non-negative; got {value!r}.")
@@ -45,7 +46,7 @@ def particles_from_protein(dose_ug: float, particles_per_ug: float) -> float:
         Dose in particles, ``dose_ug * particles_per_ug``.
     """
     _require_finite_non_negative("dose_ug", dose_ug)
-    if isinstance(particles_per_ug, bool) or not isinstance(particles_per_ug, (int, float, np.floating)):
+    if not is_real_number(particles_per_ug):
         raise DosingError(f"`particles_per_ug` must be a number; got {particles_per_ug!r}.")
     if not math.isfinite(particles_per_ug) or particles_per_ug <= 0:
         raise DosingError(f"`particles_per_ug` must be positive and finite; got {particles_per_ug!r}.")
@@ -102,7 +103,7 @@ class IVInfusion:
     def __post_init__(self) -> None:
         _require_finite_non_negative("dose_particles", self.dose_particles)
         _require_finite_non_negative("t_h", self.t_h)
-        if isinstance(self.duration_h, bool) or not isinstance(self.duration_h, (int, float, np.floating)):
+        if not is_real_number(self.duration_h):
             raise DosingError(f"`duration_h` must be a number; got {self.duration_h!r}.")
         if not math.isfinite(self.duration_h) or self.duration_h <= 0:
             raise DosingError(f"`duration_h` of an infusion must be positive and finite; got {self.duration_h!r}.")

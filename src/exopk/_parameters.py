@@ -15,6 +15,7 @@ flow) are derived, not stored, so that a change to one value keeps mass and flow
 from __future__ import annotations
 
 import math
+import numbers
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -194,9 +195,14 @@ _EV_EXTRA_SPECS: dict[str, tuple[_Spec, ...]] = {
 }
 
 
+def is_real_number(value: object) -> bool:
+    """True for Python and numpy real numbers, False for booleans and everything else."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_value(name: str, rule: Rule, value: float) -> None:
     """Raise :class:`ParameterError` if ``value`` breaks ``rule``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_real_number(value):
         raise ParameterError(f"`{name}` must be a number; got {value!r}.")
     if rule == "positive_or_inf":
         if math.isnan(value) or value <= 0:
@@ -348,7 +354,7 @@ class ModelParameters:
         for name, value in self.values.items():
             _check_value(name, _SPECS[name].rule, value)
         check_flow_and_volume_balance(self.values)
-        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        object.__setattr__(self, "values", MappingProxyType({k: float(v) for k, v in self.values.items()}))
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
 
     def __getitem__(self, name: str) -> float:
@@ -383,7 +389,7 @@ class ModelParameters:
         values = dict(self.values)
         sources = dict(self.sources)
         for name, value in changes.items():
-            values[name] = float(value) if isinstance(value, (int, float, np.floating)) else value
+            values[name] = value  # validated (and converted to float) by ModelParameters
             sources[name] = source or "set by user"
         return ModelParameters(values, sources, species=self.species, ev=self.ev, files=self.files)
 

@@ -1,0 +1,110 @@
+"""An independent transcription of the model equations, for checking the rate matrices.
+
+Written from the equations in the docstring of ``exopk._model`` (not from its code): flows,
+volumes and every transfer are spelled out term by term, so that a wrong sign, a wrong
+volume or a missing flow in ``rate_matrices`` shows up as a difference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import exopk
+
+ORGANS = ("lung", "liver", "spleen", "kidney", "brain", "rest")
+
+
+def reference_derived(v) -> dict[str, float]:
+    """Rest volume and flows, from mass and flow balance."""
+    organ_volume = sum(v[f"{o}_volume_ml"] for o in ORGANS if o != "rest")
+    rest_volume = v["body_weight_g"] / v["tissue_density_g_per_ml"] - organ_volume - v["blood_volume_ml"]
+    q_ha = v["liver_blood_flow_ml_per_h"] - v["spleen_blood_flow_ml_per_h"] - v["gut_blood_flow_ml_per_h"]
+    q_rest = (
+        v["cardiac_output_ml_per_h"]
+        - q_ha
+        - v["spleen_blood_flow_ml_per_h"]
+        - v["kidney_blood_flow_ml_per_h"]
+        - v["brain_blood_flow_ml_per_h"]
+    )
+    return {
+        "rest_volume_ml": rest_volume,
+        "liver_arterial_flow_ml_per_h": q_ha,
+        "rest_blood_flow_ml_per_h": q_rest,
+        "lung_blood_flow_ml_per_h": v["cardiac_output_ml_per_h"],
+        "rest_nonportal_flow_ml_per_h": q_rest - v["gut_blood_flow_ml_per_h"],
+    }
+
+
+def reference_rhs(params: exopk.ModelParameters, amounts: np.ndarray) -> np.ndarray:
+    """Time derivative of all 28 states (20 live, then 8 sinks), in ``exopk.STATES`` order."""
+    v = params.values
+    d = reference_derived(v)
+    a = dict(zip(exopk.STATES, amounts, strict=True))
+    out = dict.fromkeys(exopk.STATES, 0.0)
+
+    co = v["cardiac_output_ml_per_h"]
+    q = {
+        "lung": co,
+        "liver": v["liver_blood_flow_ml_per_h"],
+        "spleen": v["spleen_blood_flow_ml_per_h"],
+        "kidney": v["kidney_blood_flow_ml_per_h"],
+        "brain": v["brain_blood_flow_ml_per_h"],
+        "rest": d["rest_blood_flow_ml_per_h"],
+    }
+    q_gut = v["gut_blood_flow_ml_per_h"]
+    q_ha = d["liver_arterial_flow_ml_per_h"]
+
+    blood = v["blood_volume_ml"]
+    c_ven = a["blood_venous"] / (blood * (1 - v["arterial_blood_fraction"]))
+    c_art = a["blood_arterial"] / (blood * v["arterial_blood_fraction"])
+    vol_v, vol_t, c_v, c_t = {}, {}, {}, {}
+    for o in ORGANS:
+        vol = d["rest_volume_ml"] if o == "rest" else v[f"{o}_volume_ml"]
+        vol_v[o] = vol * v[f"{o}_vascular_fraction"]
+        vol_t[o] = vol * (1 - v[f"{o}_vascular_fraction"])
+        c_v[o] = a[f"{o}_vascular"] / vol_v[o]
+        c_t[o] = a[f"{o}_tissue"] / vol_t[o]
+
+    # Inflow amounts per hour, Q_i * C_in,i.
+    inflow = {
+        "lung": co * c_ven,
+        "liver": q_ha * c_art + q["spleen"] * c_v["spleen"] + q_gut * c_v["rest"],
+        "spleen": q["spleen"] * c_art,
+        "kidney": q["kidney"] * c_art,
+        "brain": q["brain"] * c_art,
+        "rest": q["rest"] * c_art,
+    }
+    for o in ORGANS:
+        a_v, a_t, a_m = a[f"{o}_vascular"], a[f"{o}_tissue"], a[f"{o}_cells"]
+        ps = v[f"{o}_permeability_fraction_of_flow"] * q[o]
+        exchange = ps * (c_v[o] - c_t[o] / v[f"{o}_partition_coefficient"])
+        k_uv, k_ut = v[f"{o}_uptake_vascular_per_h"], v[f"{o}_uptake_tissue_per_h"]
+        k_rel, f_rel = v[f"{o}_release_per_h"], v[f"{o}_release_to_vascular_fraction"]
+        k_deg = v[f"{o}_degradation_per_h"]
+        out[f"{o}_vascular"] = inflow[o] - q[o] * c_v[o] - exchange - k_uv * a_v + f_rel * k_rel * a_m
+        out[f"{o}_tissue"] = exchange - k_ut * a_t + (1 - f_rel) * k_rel * a_m
+        out[f"{o}_cells"] = k_uv * a_v + k_ut * a_t - (k_rel + k_deg) * a_m
+        out[f"degraded_{o}"] = k_deg * a_m
+
+    urine = v["kidney_urinary_clearance_ml_per_h"] * c_v["kidney"]
+    bile = v["liver_biliary_clearance_ml_per_h"] * c_t["liver"]
+    out["kidney_vascular"] -= urine
+    out["liver_tissue"] -= bile
+    out["urine"] = urine
+    out["feces"] = bile
+
+    out["blood_venous"] = (
+        q["liver"] * c_v["liver"]
+        + q["kidney"] * c_v["kidney"]
+        + q["brain"] * c_v["brain"]
+        + (q["rest"] - q_gut) * c_v["rest"]
+        - co * c_ven
+    )
+    out["blood_arterial"] = co * c_v["lung"] - co * c_art
+    return np.array([out[name] for name in exopk.STATES])
+
+
+def reference_matrix(params: exopk.ModelParameters) -> np.ndarray:
+    """The 28 x 28 matrix of :func:`reference_rhs` (it is linear), column by column."""
+    n = len(exopk.STATES)
+    return np.column_stack([reference_rhs(params, np.eye(n)[j]) for j in range(n)])
