@@ -65,33 +65,23 @@ def _phi2(z: np.ndarray) -> np.ndarray:
     return np.where(small, series, (np.expm1(safe) - safe) / (safe * safe))
 
 
-def _mode_functions(lam: np.ndarray, t_h: np.ndarray, events: Events) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Time functions of each mode for each dose event.
+def _time_fn(lam: np.ndarray, tau: np.ndarray, kind: str) -> np.ndarray:
+    r"""Per-mode time function, shape (n_times, n_modes), real or complex like ``lam``.
 
-    Returns a list of ``(input_vector, state_fn, sink_fn)``, one per event, where
-    ``state_fn`` and ``sink_fn`` have shape (n_times, n_modes).
+    ``"exp"``: :math:`e^{\lambda\tau}`; ``"f1"``: :math:`F_1(\tau) = \int_0^\tau e^{\lambda s} ds`;
+    ``"f2"``: :math:`F_2(\tau) = \int_0^\tau F_1`. All are zero before the event (:math:`\tau < 0`);
+    at :math:`\tau = 0` a bolus is already in (outputs are right-continuous).
     """
-    out = []
-    t = t_h[:, None]
-
-    def f1(tau):
-        pos = tau > 0
-        tt = np.where(pos, tau, 0.0)
-        return np.where(pos, tt * _phi1(lam * tt), 0.0)
-
-    def f2(tau):
-        pos = tau > 0
-        tt = np.where(pos, tau, 0.0)
-        return np.where(pos, tt * tt * _phi2(lam * tt), 0.0)
-
-    for t_e, b in zip(events.bolus_t_h, events.bolus_amounts, strict=True):
-        tau = t - t_e
-        started = tau >= 0
-        tt = np.where(started, tau, 0.0)
-        state = np.where(started, np.exp(lam * tt), 0.0)
-        out.append((b, state, f1(tau)))
-    for t_s, t_e, r in zip(events.infusion_start_h, events.infusion_end_h, events.infusion_rates, strict=True):
-        out.append((r, f1(t - t_s) - f1(t - t_e), f2(t - t_s) - f2(t - t_e)))
+    started = tau >= 0
+    tt = np.where(started, tau, 0.0)[:, None]
+    z = lam[None, :] * tt
+    if kind == "exp":
+        out = np.exp(z)
+    elif kind == "f1":
+        out = tt * _phi1(z)
+    else:
+        out = tt * tt * _phi2(z)
+    out[~started] = 0.0
     return out
 
 
@@ -104,7 +94,7 @@ def _eigen(K: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return lam, V_safe, np.linalg.inv(V_safe), cond
 
 
-def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) -> tuple[np.ndarray, float]:
+def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) -> tuple[np.ndarray | None, float]:
     """Live and sink amounts of one parameter set by eigen-decomposition.
 
     Parameters
@@ -116,7 +106,7 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
 
     Returns
     -------
-    amounts : ndarray, shape (n_times, n_live + n_sink)
+    amounts : ndarray, shape (n_times, n_live + n_sink), or None
         ``None`` if the eigenvectors are too poorly conditioned (then use :func:`expm_single`).
     cond : float
         Condition number of the eigenvector matrix.
@@ -125,13 +115,46 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
     lam, V, Vinv, cond = lam[0], V[0], Vinv[0], float(cond[0])
     if not math.isfinite(cond) or cond > EIGENVECTOR_COND_LIMIT:
         return None, cond
-    EV = E @ V
+    real = lam.imag == 0.0
+    # Real eigenvalues have real eigenvectors (and real rows of V^-1): those modes, nearly all
+    # of them, run in real arithmetic, several times cheaper than complex exp and expm1.
+    groups = []
+    for mask, as_real in ((real, True), (~real, False)):
+        if mask.any():
+            lam_g, V_g, Vinv_g = lam[mask], V[:, mask], Vinv[mask]
+            if as_real:
+                lam_g, V_g, Vinv_g = lam_g.real, V_g.real, Vinv_g.real
+            groups.append((lam_g, V_g, Vinv_g, E @ V_g))
+
+    def response(vector, state_fn, integral_fn):
+        """Live and sink response to one input vector, summed over mode groups."""
+        live = np.zeros((t_h.size, K.shape[0]))
+        sink = np.zeros((t_h.size, E.shape[0]))
+        for lam_g, V_g, Vinv_g, EV_g in groups:
+            c = Vinv_g @ vector
+            live += np.real((state_fn(lam_g) * c) @ V_g.T)
+            sink += np.real((integral_fn(lam_g) * c) @ EV_g.T)
+        return live, sink
+
     live = np.zeros((t_h.size, K.shape[0]))
     sink = np.zeros((t_h.size, E.shape[0]))
-    for vector, state_fn, sink_fn in _mode_functions(lam, t_h, events):
-        c = Vinv @ vector
-        live += np.real((state_fn * c) @ V.T)
-        sink += np.real((sink_fn * c) @ EV.T)
+    for t_e, b in zip(events.bolus_t_h, events.bolus_amounts, strict=True):
+        tau = t_h - t_e
+        dl, ds = response(b, lambda lam_g: _time_fn(lam_g, tau, "exp"), lambda lam_g: _time_fn(lam_g, tau, "f1"))
+        # At the instant of the bolus its contribution is exactly the dose where it was put
+        # (V V^-1 = I only up to round-off, which would leave ~1e-16 of the dose elsewhere).
+        dl[tau == 0] = b
+        ds[tau == 0] = 0.0
+        live += dl
+        sink += ds
+    for t_s, t_e, r in zip(events.infusion_start_h, events.infusion_end_h, events.infusion_rates, strict=True):
+        dl, ds = response(
+            r,
+            lambda lam_g: _time_fn(lam_g, t_h - t_s, "f1") - _time_fn(lam_g, t_h - t_e, "f1"),
+            lambda lam_g: _time_fn(lam_g, t_h - t_s, "f2") - _time_fn(lam_g, t_h - t_e, "f2"),
+        )
+        live += dl
+        sink += ds
     return np.concatenate([live, sink], axis=1), cond
 
 
@@ -145,45 +168,58 @@ def _active_rate(events: Events, t0: float) -> np.ndarray:
     return events.infusion_rates[on].sum(axis=0)
 
 
-def expm_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) -> np.ndarray:
-    """Live and sink amounts by exact matrix-exponential stepping.
+def expm_single(
+    K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray, *, integrals: bool = False
+) -> np.ndarray:
+    r"""Live and sink amounts by exact matrix-exponential stepping.
 
-    The augmented matrix :math:`M = [[K, 0, r], [E, 0, 0], [0, 0, 0]]` is exponentiated over
-    each interval between output and dose times; an infusion rate *r* enters through the
-    last column, so infusions are exact too. One exponential is computed per distinct
-    (step length, infusion rate) pair.
+    The augmented matrix :math:`M = [[K, 0, \hat r], [E, 0, 0], [0, 0, 0]]` is exponentiated over
+    each interval between output and dose times, with the infusion input entering through the
+    last state, which holds the rate's magnitude :math:`|r|` while the matrix holds the unit
+    vector :math:`\hat r = r/|r|`: the matrix, and so the accuracy of :func:`scipy.linalg.expm`,
+    does not depend on the dose's size. One exponential is computed per distinct
+    (step length, infusion direction) pair.
+
+    Parameters
+    ----------
+    integrals : bool, default False
+        Also return :math:`\int_0^t x\,dt` of the live states (particles·h), exactly, as
+        extra columns (for AUCs).
 
     Returns
     -------
-    ndarray, shape (n_times, n_live + n_sink)
+    ndarray, shape (n_times, n_live + n_sink [+ n_live])
     """
     n_live, n_sink = K.shape[0], E.shape[0]
-    n = n_live + n_sink
+    n = n_live + n_sink + (n_live if integrals else 0)
     base = np.zeros((n + 1, n + 1))
     base[:n_live, :n_live] = K
-    base[n_live:n, :n_live] = E
+    base[n_live : n_live + n_sink, :n_live] = E
+    if integrals:
+        base[n_live + n_sink : n, :n_live] = np.eye(n_live)
     cache: dict[tuple[float, bytes], np.ndarray] = {}
 
     def step(y: np.ndarray, dt: float, rate: np.ndarray) -> np.ndarray:
         if dt <= 0:
             return y
-        key = (round(dt, 12), rate.tobytes())
+        size = float(np.max(np.abs(rate), initial=0.0))
+        direction = rate / size if size > 0 else rate
+        key = (round(dt, 12), direction.tobytes())
         if key not in cache:
             M = base.copy()
-            M[:n_live, n] = rate
+            M[:n_live, n] = direction
             cache[key] = scipy.linalg.expm(M * dt)
+        y[n] = size
         return cache[key] @ y
 
     points = np.unique(np.concatenate([t_h, _breakpoints(events)]))
     y = np.zeros(n + 1)
-    y[n] = 1.0
     out = np.zeros((t_h.size, n))
     t_prev = points[0]
-    bolus_t = events.bolus_t_h
     result_at = {}
     for t in points:
         y = step(y, t - t_prev, _active_rate(events, t_prev))
-        for k in np.flatnonzero(bolus_t == t):
+        for k in np.flatnonzero(events.bolus_t_h == t):
             y[:n_live] += events.bolus_amounts[k]
         result_at[t] = y[:n].copy()
         t_prev = t
