@@ -123,20 +123,12 @@ def rate_matrices(values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray,
     n_sets = max(np.broadcast_shapes(*(a.shape for a in v.values())) or (1,))
     vol = volumes(v).state_ml
     vol = np.broadcast_to(vol, (n_sets, N_LIVE))
-    K = np.zeros((n_sets, N_LIVE, N_LIVE))
-    E = np.zeros((n_sets, N_SINK, N_LIVE))
     idx = _INDEX
+    transfers: list[tuple[int, int, np.ndarray]] = []
 
     def move(src: str, dst: str, rate_per_h) -> None:
         """First-order transfer from state ``src`` to state ``dst`` at ``rate_per_h``."""
-        s = idx[src]
-        rate = np.broadcast_to(rate_per_h, (n_sets,))
-        K[:, s, s] -= rate
-        d = idx[dst]
-        if d < N_LIVE:
-            K[:, d, s] += rate
-        else:
-            E[:, d - N_LIVE, s] += rate
+        transfers.append((idx[src], idx[dst], rate_per_h))
 
     def flow(src: str, dst: str, flow_ml_per_h) -> None:
         move(src, dst, flow_ml_per_h / vol[:, idx[src]])
@@ -178,6 +170,20 @@ def rate_matrices(values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray,
         move(cel, f"degraded_{organ}", v[f"{organ}_degradation_per_h"])
     flow("kidney_vascular", "urine", v["kidney_urinary_clearance_ml_per_h"])
     flow("liver_tissue", "feces", v["liver_biliary_clearance_ml_per_h"])
+
+    # Assemble all transfers at once (several act on the same entries, hence add.at).
+    src = np.array([t[0] for t in transfers])
+    dst = np.array([t[1] for t in transfers])
+    rates = np.empty((n_sets, len(transfers)))
+    for k, (_, _, rate) in enumerate(transfers):
+        rates[:, k] = rate
+    everything = slice(None)
+    K = np.zeros((n_sets, N_LIVE, N_LIVE))
+    E = np.zeros((n_sets, N_SINK, N_LIVE))
+    np.add.at(K, (everything, src, src), -rates)
+    to_live = dst < N_LIVE
+    np.add.at(K, (everything, dst[to_live], src[to_live]), rates[:, to_live])
+    np.add.at(E, (everything, dst[~to_live] - N_LIVE, src[~to_live]), rates[:, ~to_live])
     return K, E
 
 

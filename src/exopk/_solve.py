@@ -73,16 +73,53 @@ def _time_fn(lam: np.ndarray, tau: np.ndarray, kind: str) -> np.ndarray:
     at :math:`\tau = 0` a bolus is already in (outputs are right-continuous).
     """
     started = tau >= 0
-    tt = np.where(started, tau, 0.0)[:, None]
-    z = lam[None, :] * tt
+    tt = np.where(started, tau, 0.0)
+    z = np.multiply.outer(tt, lam)
     if kind == "exp":
         out = np.exp(z)
+    elif kind == "f1" and np.all(lam != 0):
+        out = np.expm1(z) / lam  # expm1 keeps small |z| accurate; no series needed when λ != 0
     elif kind == "f1":
-        out = tt * _phi1(z)
+        out = tt[:, None] * _phi1(z)
     else:
-        out = tt * tt * _phi2(z)
-    out[~started] = 0.0
+        out = tt[:, None] ** 2 * _phi2(z)
+    if not started.all():
+        out[~started] = 0.0
     return out
+
+
+# Beyond these arguments exp() underflows to exactly 0.0 and expm1() rounds to exactly -1.0 in
+# float64, so not evaluating them there changes no bit of the result.
+_EXP_ZERO_BELOW = -746.0
+_EXPM1_MINUS_ONE_BELOW = -38.0
+
+
+def _bolus_fns(lam: np.ndarray, tau: np.ndarray, state: np.ndarray, integral: np.ndarray) -> None:
+    r"""Fill :math:`e^{\lambda\tau}` and :math:`F_1(\tau) = (e^{\lambda\tau} - 1)/\lambda` for increasing τ.
+
+    For modes with negative real part. Each mode is evaluated only where it has not decayed
+    to nothing (beyond, exp is exactly 0 and :math:`F_1 = -1/\lambda`), which for the fast,
+    flow-limited modes is a few output times. :math:`F_1` comes from the state, except where
+    :math:`|\lambda\tau| < 1` (cancellation), where expm1 is used. ``state`` and ``integral``
+    have shape (n_modes, n_times), dtype as ``lam``, and are overwritten (zero before the dose).
+    """
+    n_before = int(np.searchsorted(tau, 0.0, side="left"))
+    tt = tau[n_before:]
+    state[:, :n_before] = 0.0
+    integral[:, :n_before] = 0.0
+    for j, rate in enumerate(lam):
+        decay = rate.real
+        n_exp = int(np.searchsorted(tt, _EXP_ZERO_BELOW / decay, side="right"))
+        n_small = int(np.searchsorted(tt, 1.0 / abs(rate), side="right"))
+        n_small = min(n_small, n_exp)
+        s_j = state[j, n_before:]
+        i_j = integral[j, n_before:]
+        np.exp(rate * tt[:n_exp], out=s_j[:n_exp])
+        s_j[n_exp:] = 0.0
+        np.expm1(rate * tt[:n_small], out=i_j[:n_small])
+        np.subtract(s_j[n_small:n_exp], 1.0, out=i_j[n_small:n_exp])
+        i_j[:n_exp] /= rate
+        i_j[n_exp:] = -1.0 / rate
 
 
 def _eigen(K: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -115,47 +152,86 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
     lam, V, Vinv, cond = lam[0], V[0], Vinv[0], float(cond[0])
     if not math.isfinite(cond) or cond > EIGENVECTOR_COND_LIMIT:
         return None, cond
+    n_live, n_sink = K.shape[0], E.shape[0]
     real = lam.imag == 0.0
     # Real eigenvalues have real eigenvectors (and real rows of V^-1): those modes, nearly all
-    # of them, run in real arithmetic, several times cheaper than complex exp and expm1.
-    groups = []
-    for mask, as_real in ((real, True), (~real, False)):
-        if mask.any():
-            lam_g, V_g, Vinv_g = lam[mask], V[:, mask], Vinv[mask]
-            if as_real:
-                lam_g, V_g, Vinv_g = lam_g.real, V_g.real, Vinv_g.real
-            groups.append((lam_g, V_g, Vinv_g, E @ V_g))
+    # of them, run in real arithmetic. A complex pair contributes Re(f)·Re(w) - Im(f)·Im(w).
+    # Every (event, mode) time function is written into one real basis, shape
+    # (n_functions, n_times), and a single matrix product with the stacked weights gives all
+    # states: few large temporaries, which matter more than flops at this size.
+    lam_r, V_r, Vinv_r = lam[real].real, V[:, real].real, Vinv[real].real
+    lam_c, V_c, Vinv_c = lam[~real], V[:, ~real], Vinv[~real]
+    EV_r, EV_c = E @ V_r, E @ V_c
+    n_events = events.bolus_t_h.size + events.infusion_start_h.size
+    per_event = 2 * lam_r.size + 4 * lam_c.size
+    basis = np.empty((n_events * per_event, t_h.size))
+    weights = np.zeros((n_events * per_event, n_live + n_sink))
+    row = 0
 
-    def response(vector, state_fn, integral_fn):
-        """Live and sink response to one input vector, summed over mode groups."""
-        live = np.zeros((t_h.size, K.shape[0]))
-        sink = np.zeros((t_h.size, E.shape[0]))
-        for lam_g, V_g, Vinv_g, EV_g in groups:
-            c = Vinv_g @ vector
-            live += np.real((state_fn(lam_g) * c) @ V_g.T)
-            sink += np.real((integral_fn(lam_g) * c) @ EV_g.T)
-        return live, sink
+    def put(functions, w) -> None:
+        """Append time functions (n_times, k) or (k, n_times) and their weights (k, n_states)."""
+        nonlocal row
+        k = w.shape[0]
+        basis[row : row + k] = functions if functions.shape == (k, t_h.size) else functions.T
+        weights[row : row + k] = w
+        row += k
 
-    live = np.zeros((t_h.size, K.shape[0]))
-    sink = np.zeros((t_h.size, E.shape[0]))
+    def put_group(vector, state, integral, V_g, Vinv_g, EV_g, is_real) -> None:
+        c = Vinv_g @ vector
+        w_live, w_sink = c[:, None] * V_g.T, c[:, None] * EV_g.T  # (f * c) @ V.T == f @ (c * V.T)
+        zeros_live, zeros_sink = np.zeros_like(w_live.real), np.zeros_like(w_sink.real)
+        if is_real:
+            put(state, np.hstack([w_live, zeros_sink]))
+            put(integral, np.hstack([zeros_live, w_sink]))
+        else:
+            put(state.real, np.hstack([w_live.real, zeros_sink]))
+            put(state.imag, np.hstack([-w_live.imag, zeros_sink]))
+            put(integral.real, np.hstack([zeros_live, w_sink.real]))
+            put(integral.imag, np.hstack([zeros_live, -w_sink.imag]))
+
+    corrections = []
+    decaying = bool(np.all(lam.real < 0))
     for t_e, b in zip(events.bolus_t_h, events.bolus_amounts, strict=True):
         tau = t_h - t_e
-        dl, ds = response(b, lambda lam_g: _time_fn(lam_g, tau, "exp"), lambda lam_g: _time_fn(lam_g, tau, "f1"))
-        # At the instant of the bolus its contribution is exactly the dose where it was put
-        # (V V^-1 = I only up to round-off, which would leave ~1e-16 of the dose elsewhere).
-        dl[tau == 0] = b
-        ds[tau == 0] = 0.0
-        live += dl
-        sink += ds
+        if decaying:
+            m_r, m_c = lam_r.size, lam_c.size
+            if m_r:
+                _bolus_fns(lam_r, tau, basis[row : row + m_r], basis[row + m_r : row + 2 * m_r])
+                c = Vinv_r @ b
+                weights[row : row + m_r, :n_live] = c[:, None] * V_r.T
+                weights[row + m_r : row + 2 * m_r, n_live:] = c[:, None] * EV_r.T
+                row += 2 * m_r
+            if m_c:
+                state = np.empty((m_c, t_h.size), dtype=complex)
+                integral = np.empty((m_c, t_h.size), dtype=complex)
+                _bolus_fns(lam_c, tau, state, integral)
+                put_group(b, state, integral, V_c, Vinv_c, EV_c, False)
+        else:
+            for lam_g, V_g, Vinv_g, EV_g, is_real in ((lam_r, V_r, Vinv_r, EV_r, True), (lam_c, V_c, Vinv_c, EV_c, False)):
+                if lam_g.size:
+                    state, integral = _time_fn(lam_g, tau, "exp"), _time_fn(lam_g, tau, "f1")
+                    put_group(b, state, integral, V_g, Vinv_g, EV_g, is_real)
+        # At the instant of the bolus its contribution is exactly the dose where it was put;
+        # the modal sum V V^-1 b equals b only up to round-off (~1e-16 of the dose elsewhere).
+        modal_at_zero = V_r @ (Vinv_r @ b) + np.real(V_c @ (Vinv_c @ b))
+        corrections.append((tau == 0, b - modal_at_zero))
     for t_s, t_e, r in zip(events.infusion_start_h, events.infusion_end_h, events.infusion_rates, strict=True):
-        dl, ds = response(
-            r,
-            lambda lam_g: _time_fn(lam_g, t_h - t_s, "f1") - _time_fn(lam_g, t_h - t_e, "f1"),
-            lambda lam_g: _time_fn(lam_g, t_h - t_s, "f2") - _time_fn(lam_g, t_h - t_e, "f2"),
-        )
-        live += dl
-        sink += ds
-    return np.concatenate([live, sink], axis=1), cond
+        for lam_g, V_g, Vinv_g, EV_g, is_real in ((lam_r, V_r, Vinv_r, EV_r, True), (lam_c, V_c, Vinv_c, EV_c, False)):
+            if lam_g.size:
+                state = _time_fn(lam_g, t_h - t_s, "f1") - _time_fn(lam_g, t_h - t_e, "f1")
+                integral = _time_fn(lam_g, t_h - t_s, "f2") - _time_fn(lam_g, t_h - t_e, "f2")
+                put_group(r, state, integral, V_g, Vinv_g, EV_g, is_real)
+    amounts = basis.T @ weights
+    for rows, correction in corrections:
+        amounts[rows, :n_live] += correction
+    # Before and at the first dose time nothing has moved yet: those rows are exact.
+    first = min(events.bolus_t_h.min(initial=np.inf), events.infusion_start_h.min(initial=np.inf))
+    amounts[t_h < first] = 0.0
+    at_first = t_h == first
+    if at_first.any():
+        amounts[at_first] = 0.0
+        amounts[at_first, :n_live] = events.bolus_amounts[events.bolus_t_h == first].sum(axis=0)
+    return amounts, cond
 
 
 def _breakpoints(events: Events) -> np.ndarray:
