@@ -585,3 +585,22 @@ def test_batch_refuses_non_linear_base_parameters(params):
             BATCH_T_H,
             {"liver_uptake_vascular_per_h": [1.0]},
         )
+
+
+def test_batch_results_do_not_depend_on_worker_threads(params, variations):
+    """Threads split the time blocks differently; answers agree to round-off."""
+    regimen = REGIMENS["bolus+infusion+bolus"]
+    serial = exopk.simulate_batch(params, regimen, BATCH_T_H, variations, keep_amounts=True, workers=1)
+    threaded = exopk.simulate_batch(
+        params, regimen, BATCH_T_H, variations, keep_amounts=True, workers=2, memory_mb=0.01
+    )
+
+    assert_close_to_reference(threaded.amounts_particles, serial.amounts_particles, rtol=1e-12, atol=1e-13 * DOSE)
+    assert_close_to_reference(threaded.percent_id_percentiles, serial.percent_id_percentiles, rtol=1e-12, atol=1e-11)
+    np.testing.assert_array_equal(threaded.auc_percent_id_h, serial.auc_percent_id_h)  # AUCs are not blocked
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_batch_rejects_bad_worker_counts(params, variations, workers):
+    with pytest.raises(exopk.SimulationError, match=r"`workers` must be a positive integer or None"):
+        exopk.simulate_batch(params, REGIMENS["bolus"], BATCH_T_H, variations, workers=workers)

@@ -211,9 +211,7 @@ class Regimen:
         expected = "expected time_h, route, dose_particles or dose_ug, duration_h"
         for required in ("time_h", "route"):
             if required not in columns:
-                raise DosingError(
-                    f"{where}: missing column `{required}`; {expected}."
-                )
+                raise DosingError(f"{where}: missing column `{required}`; {expected}.")
         has_particles, has_ug = "dose_particles" in columns, "dose_ug" in columns
         if has_particles == has_ug:
             raise DosingError(
@@ -225,9 +223,7 @@ class Regimen:
             )
         unknown = columns - {"time_h", "route", "dose_particles", "dose_ug", "duration_h"}
         if unknown:
-            raise DosingError(
-                f"{where}: unknown column(s) {sorted(unknown)}; {expected}."
-            )
+            raise DosingError(f"{where}: unknown column(s) {sorted(unknown)}; {expected}.")
         if len(table) == 0:
             raise DosingError(f"{where}: the regimen has no doses.")
         doses: list[Dose] = []

@@ -220,6 +220,20 @@ def _check_value(name: str, rule: Rule, value: float) -> None:
         raise ParameterError(f"`{name}` must lie strictly between 0 and 1; got {value!r}.")
 
 
+def valid_mask(rule: Rule, values: np.ndarray) -> np.ndarray:
+    """Element-wise: which of ``values`` obey ``rule`` (the vectorised twin of :func:`_check_value`)."""
+    finite = np.isfinite(values)
+    if rule == "positive_or_inf":
+        return ~np.isnan(values) & (values > 0)
+    if rule == "positive":
+        return finite & (values > 0)
+    if rule == "non_negative":
+        return finite & (values >= 0)
+    if rule == "fraction":
+        return finite & (values >= 0) & (values <= 1)
+    return finite & (values > 0) & (values < 1)  # open_fraction
+
+
 def _all_specs() -> dict[str, _Spec]:
     """Flat internal name -> spec, for every stored parameter."""
     out: dict[str, _Spec] = {spec.name: spec for spec in _BODY_SPECS}

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import _solve
 from ._dosing import Dose, Events, Regimen, as_regimen
 from ._errors import ParameterError, SimulationError
-from ._model import N_LIVE, organ_membership, rate_matrices, volumes
-from ._parameters import ModelParameters, _check_value, _SPECS, check_flow_and_volume_balance
+from ._model import N_LIVE, N_SINK, organ_membership, rate_matrices, volumes
+from ._parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
 from ._result import BatchResult, SimulationResult
-from . import _solve
-from ._model import N_SINK
-from ._solve import batch_amounts, batch_auc, batch_modal, exact_single, expm_single, ode_single
+from ._solve import (
+    _DECAYED,
+    batch_amounts,
+    batch_auc,
+    batch_modal,
+    default_workers,
+    exact_single,
+    expm_single,
+    ode_single,
+)
 
 MASS_BALANCE_LIMIT = 1e-10
 """Relative mass-balance error above which an exact (modal) solution is redone by expm stepping."""
@@ -32,7 +42,9 @@ def check_times(t_h: ArrayLike, name: str = "t_h") -> np.ndarray:
     if t.ndim != 1 or t.size == 0:
         raise SimulationError(f"`{name}` must be a non-empty 1-D array of times in hours; got shape {t.shape}.")
     if not np.all(np.isfinite(t)) or np.any(t < 0):
-        raise SimulationError(f"`{name}` must be finite and non-negative (h); got min {np.nanmin(t)!r}, max {np.nanmax(t)!r}.")
+        raise SimulationError(
+            f"`{name}` must be finite and non-negative (h); got min {np.nanmin(t)!r}, max {np.nanmax(t)!r}."
+        )
     if np.any(np.diff(t) <= 0):
         raise SimulationError(f"`{name}` must be strictly increasing; got {t[:5]!r}...")
     return t
@@ -82,7 +94,9 @@ def simulate(
         Invalid doses.
     """
     if not isinstance(params, ModelParameters):
-        raise SimulationError(f"`params` must be ModelParameters (see exopk.load_parameters); got {type(params).__name__}.")
+        raise SimulationError(
+            f"`params` must be ModelParameters (see exopk.load_parameters); got {type(params).__name__}."
+        )
     reg = as_regimen(regimen)
     t = check_times(t_h)
     if reg.total_particles <= 0:
@@ -93,7 +107,8 @@ def simulate(
         raise SimulationError(f"`method` must be 'exact', 'expm' or 'ode'; got {method!r}.")
     if method != "ode" and not params.is_linear:
         raise SimulationError(
-            f"`method`={method!r} needs the linear model, but an organ has a finite `capacity_particles`; use method='ode'."
+            f"`method`={method!r} needs the linear model, but an organ has a finite `capacity_particles`; "
+            "use method='ode'."
         )
     if solver not in ("BDF", "Radau", "LSODA"):
         raise SimulationError(f"`solver` must be 'BDF', 'Radau' or 'LSODA'; got {solver!r}.")
@@ -150,12 +165,14 @@ def _batch_values(params: ModelParameters, variations: Mapping[str, ArrayLike]) 
             n_sets = arr.size
         elif arr.size != n_sets:
             raise ParameterError(f"`variations[{name!r}]` has {arr.size} values; the other parameters have {n_sets}.")
-        bad = [i for i, x in enumerate(arr) if not _rule_ok(name, x)]
-        if bad:
-            i = bad[0]
+        bad = np.flatnonzero(~valid_mask(_SPECS[name].rule, arr))
+        if bad.size:
+            i = int(bad[0])
             _check_value(f"variations[{name!r}][{i}]", _SPECS[name].rule, float(arr[i]))
         if _SPECS[name].rule == "positive_or_inf" and np.any(np.isfinite(arr)):
-            raise ParameterError(f"`variations[{name!r}]`: batches solve the linear model only; capacities must be inf.")
+            raise ParameterError(
+                f"`variations[{name!r}]`: batches solve the linear model only; capacities must be inf."
+            )
         arrays[name] = arr
     values = {name: np.full(n_sets, value) for name, value in params.values.items()}
     values.update(arrays)
@@ -163,19 +180,13 @@ def _batch_values(params: ModelParameters, variations: Mapping[str, ArrayLike]) 
     return values, int(n_sets)
 
 
-def _rule_ok(name: str, value: float) -> bool:
-    try:
-        _check_value(name, _SPECS[name].rule, float(value))
-    except ParameterError:
-        return False
-    return True
-
-
 def _administered_integral(events: Events, t_end_h: float) -> float:
     """:math:`\\int_0^{T}` administered(t) dt, particles·h."""
     bolus = float(np.sum(events.bolus_amounts.sum(axis=1) * np.maximum(0.0, t_end_h - events.bolus_t_h)))
     total = bolus
-    for t_s, t_e, r in zip(events.infusion_start_h, events.infusion_end_h, events.infusion_rates.sum(axis=1), strict=True):
+    for t_s, t_e, r in zip(
+        events.infusion_start_h, events.infusion_end_h, events.infusion_rates.sum(axis=1), strict=True
+    ):
         if t_end_h <= t_s:
             continue
         if t_end_h <= t_e:
@@ -183,6 +194,52 @@ def _administered_integral(events: Events, t_end_h: float) -> float:
         else:
             total += r * ((t_e - t_s) ** 2 / 2.0 + (t_e - t_s) * (t_end_h - t_e))
     return total
+
+
+def percentiles_of_rows(rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.percentile(rows, q, axis=-1)`` (default "linear" method); partitions ``rows`` in place.
+
+    NumPy partitions at all the ranks it needs at once, which is several times slower
+    than its selection of a single rank. Here each rank is selected within the segment
+    left by the ranks selected before, and the rank just above comes from the minimum
+    of the segment above. The interpolation is NumPy's (``_lerp``), so the values are
+    the same, NaN included: NaN sorts last, so a row holding one has it in its top segment.
+    """
+    n = rows.shape[-1]
+    virtual = (n - 1) * (q / 100.0)
+    top = virtual >= n - 1
+    lower = np.where(top, n - 1, np.floor(virtual)).astype(np.intp)
+    upper = np.where(top, n - 1, lower + 1)
+    gamma = np.where(top, 0.0, virtual - lower)
+    stats: dict[int, np.ndarray] = {}
+    ranks = sorted({int(r) for r in np.concatenate([lower, upper])})
+    # Segments rows[:, lo:hi] holding the order statistics lo .. hi-1 (in some order),
+    # with the ranks wanted in them. (A loop, not a recursive closure: that would be a
+    # reference cycle keeping `rows` alive until the garbage collector runs.)
+    segments = [(0, n, ranks)]
+    while segments:
+        lo, hi, wanted = segments.pop()
+        if not wanted:
+            continue
+        i = len(wanted) // 2
+        if i > 0 and wanted[i - 1] == wanted[i] - 1:
+            i -= 1  # pivot on the lower of a pair (k, k + 1): k + 1 then comes from a minimum
+        k = wanted[i]
+        rows[:, lo:hi].partition(k - lo, axis=-1)
+        stats[k] = rows[:, k]
+        above = [r for r in wanted if r > k]
+        if above and above[0] == k + 1:
+            stats[k + 1] = rows[:, k + 1 : hi].min(axis=-1)
+            above = above[1:]
+        segments += [(lo, k, [r for r in wanted if r < k]), (k + 1, hi, above)]
+    out = np.empty((q.size, rows.shape[0]))
+    for i in range(q.size):
+        a, b, g = stats[int(lower[i])], stats[int(upper[i])], gamma[i]
+        diff = b - a
+        out[i] = b - diff * (1 - g) if g >= 0.5 else a + diff * g
+    tail = rows[:, ranks[-1] :]
+    out[:, np.isnan(tail.max(axis=-1))] = np.nan
+    return out
 
 
 def simulate_batch(
@@ -194,6 +251,7 @@ def simulate_batch(
     percentiles: Sequence[float] = (5.0, 50.0, 95.0),
     keep_amounts: bool = False,
     memory_mb: float = 64.0,
+    workers: int | None = None,
 ) -> BatchResult:
     """Simulate many parameter sets of the linear model under one regimen.
 
@@ -215,18 +273,16 @@ def simulate_batch(
     keep_amounts : bool, default False
         Also return the full trajectories, shape (n_sets, n_times, n_organs) (memory!).
     memory_mb : float, default 64
-        Target size of the working arrays of one time block.
+        Target size of all working arrays together (shared between worker threads).
+    workers : int, optional
+        Threads for the eigen-decompositions and time blocks (NumPy releases the GIL);
+        default: the CPUs available, at most 8. ``1`` runs everything in the calling thread.
+        Results agree to round-off whatever the number (blocks are split differently).
 
     Returns
     -------
     BatchResult
     """
-    import os
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    from ._solve import _DECAYED
-
     if not isinstance(params, ModelParameters):
         raise SimulationError(f"`params` must be ModelParameters; got {type(params).__name__}.")
     reg = as_regimen(regimen)
@@ -234,6 +290,8 @@ def simulate_batch(
     q = np.asarray(percentiles, dtype=float)
     if q.ndim != 1 or q.size == 0 or np.any((q < 0) | (q > 100)) or not np.all(np.isfinite(q)):
         raise SimulationError(f"`percentiles` must be numbers in [0, 100]; got {percentiles!r}.")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SimulationError(f"`workers` must be a positive integer or None; got {workers!r}.")
     if not (isinstance(memory_mb, (int, float)) and math.isfinite(memory_mb) and memory_mb > 0):
         raise SimulationError(f"`memory_mb` must be positive; got {memory_mb!r}.")
     if not params.is_linear:
@@ -244,7 +302,7 @@ def simulate_batch(
     if dose <= 0:
         raise SimulationError("the regimen's total dose is 0 particles; %ID is undefined.")
     member = organ_membership()[:-1, :N_LIVE]  # reported organs except `eliminated`
-    modal = batch_modal(values, events, member)
+    modal = batch_modal(values, events, member, workers=workers)
     bad = np.flatnonzero(~np.isfinite(modal["cond"]) | (modal["cond"] > _solve.EIGENVECTOR_COND_LIMIT))
     fallback: dict[int, np.ndarray] = {}
     fallback_auc: dict[int, np.ndarray] = {}
@@ -254,51 +312,6 @@ def simulate_batch(
             full = expm_single(K_s, E_s, events, t, integrals=True)
             fallback[int(s)] = full[:, :N_LIVE] @ member.T
             fallback_auc[int(s)] = full[-1, N_LIVE + N_SINK :] @ member.T  # exact integral from time 0
-
-    def percentiles_of_rows(rows: np.ndarray) -> np.ndarray:
-        """``np.percentile(rows, q, axis=-1)`` (default "linear" method); partitions ``rows`` in place.
-
-        NumPy partitions at all the ranks it needs at once, which is several times slower
-        than its selection of a single rank. Here each rank is selected within the segment
-        left by the ranks selected before, and the rank just above comes from the minimum
-        of the segment above. The interpolation is NumPy's (``_lerp``), so the values are
-        the same, NaN included: NaN sorts last, so a row holding one has it in its top segment.
-        """
-        n = rows.shape[-1]
-        virtual = (n - 1) * (q / 100.0)
-        top = virtual >= n - 1
-        lower = np.where(top, n - 1, np.floor(virtual)).astype(np.intp)
-        upper = np.where(top, n - 1, lower + 1)
-        gamma = np.where(top, 0.0, virtual - lower)
-        stats: dict[int, np.ndarray] = {}
-        ranks = sorted({int(r) for r in np.concatenate([lower, upper])})
-        # Segments rows[:, lo:hi] holding the order statistics lo .. hi-1 (in some order),
-        # with the ranks wanted in them. (A loop, not a recursive closure: that would be a
-        # reference cycle keeping `rows` alive until the garbage collector runs.)
-        segments = [(0, n, ranks)]
-        while segments:
-            lo, hi, wanted = segments.pop()
-            if not wanted:
-                continue
-            i = len(wanted) // 2
-            if i > 0 and wanted[i - 1] == wanted[i] - 1:
-                i -= 1  # pivot on the lower of a pair (k, k + 1): k + 1 then comes from a minimum
-            k = wanted[i]
-            rows[:, lo:hi].partition(k - lo, axis=-1)
-            stats[k] = rows[:, k]
-            above = [r for r in wanted if r > k]
-            if above and above[0] == k + 1:
-                stats[k + 1] = rows[:, k + 1 : hi].min(axis=-1)
-                above = above[1:]
-            segments += [(lo, k, [r for r in wanted if r < k]), (k + 1, hi, above)]
-        out = np.empty((q.size, rows.shape[0]))
-        for i in range(q.size):
-            a, b, g = stats[int(lower[i])], stats[int(upper[i])], gamma[i]
-            diff = b - a
-            out[i] = b - diff * (1 - g) if g >= 0.5 else a + diff * g
-        tail = rows[:, ranks[-1] :]
-        out[:, np.isnan(tail.max(axis=-1))] = np.nan
-        return out
 
     n_org = member.shape[0] + 1
     administered = events.administered(t)
@@ -322,7 +335,7 @@ def simulate_batch(
             kept[:, sl, :-1] = live
             kept[:, sl, -1] = rows[:, -1, :].T
         rows *= 100.0 / dose
-        quantiles[:, sl, :] = percentiles_of_rows(rows.reshape(-1, n_sets)).reshape(q.size, -1, n_org)
+        quantiles[:, sl, :] = percentiles_of_rows(rows.reshape(-1, n_sets), q).reshape(q.size, -1, n_org)
 
     # Time blocks, run in parallel threads (NumPy releases the GIL in exp, matmul and
     # partition), each thread within its share of `memory_mb`. A thread's working arrays
@@ -331,8 +344,7 @@ def simulate_batch(
     # percentile rows (~3 x sets x organs); besides, a copy of the rates (2 x sets x modes).
     # A mode drops out once decayed below e^-45 in every set, so blocks get longer once only
     # the slow modes are left.
-    n_cpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    n_threads = min(n_cpu, 8)
+    n_threads = default_workers() if workers is None else workers
     slowest = modal["lam"].real.max(axis=0)  # per mode rank (slowest first), over the sets
     starts = np.concatenate([events.bolus_t_h, events.infusion_start_h])
     ends = np.concatenate([events.bolus_t_h, events.infusion_end_h])

@@ -31,7 +31,9 @@ solution falls back to exact matrix-exponential stepping of the augmented system
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.linalg
@@ -39,7 +41,7 @@ from scipy.integrate import solve_ivp
 
 from ._dosing import Events
 from ._errors import SimulationError
-from ._model import N_LIVE, N_SINK, capacity_terms, rate_matrices
+from ._model import N_LIVE, capacity_terms, rate_matrices
 from ._parameters import ModelParameters
 
 EIGENVECTOR_COND_LIMIT = 1e8
@@ -207,7 +209,10 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
                 _bolus_fns(lam_c, tau, state, integral)
                 put_group(b, state, integral, V_c, Vinv_c, EV_c, False)
         else:
-            for lam_g, V_g, Vinv_g, EV_g, is_real in ((lam_r, V_r, Vinv_r, EV_r, True), (lam_c, V_c, Vinv_c, EV_c, False)):
+            for lam_g, V_g, Vinv_g, EV_g, is_real in (
+                (lam_r, V_r, Vinv_r, EV_r, True),
+                (lam_c, V_c, Vinv_c, EV_c, False),
+            ):
                 if lam_g.size:
                     state, integral = _time_fn(lam_g, tau, "exp"), _time_fn(lam_g, tau, "f1")
                     put_group(b, state, integral, V_g, Vinv_g, EV_g, is_real)
@@ -385,7 +390,15 @@ def ode_single(
 # ---------------------------------------------------------------------------------------
 
 
-def batch_modal(values: Mapping[str, np.ndarray], events: Events, membership_live: np.ndarray):
+def default_workers() -> int:
+    """Threads used by batches by default: the CPUs available to this process, at most 8."""
+    n_cpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(n_cpu, 8))
+
+
+def batch_modal(
+    values: Mapping[str, np.ndarray], events: Events, membership_live: np.ndarray, *, workers: int | None = None
+):
     """Modal coefficients for a batch of parameter sets.
 
     Returns a dict with eigenvalues ``lam`` (n_sets, n_modes) sorted by real part (slowest
@@ -412,8 +425,6 @@ def batch_modal(values: Mapping[str, np.ndarray], events: Events, membership_liv
       also keeps the rate matrices and eigenvectors small (~150 MB for 10,000 sets at once).
       Each set is computed on its own: results do not depend on the chunking or threads.
     """
-    import os
-    from concurrent.futures import ThreadPoolExecutor
 
     n_sets = max(np.size(v) for v in values.values())
     full = {name: np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), (n_sets,)) for name, v in values.items()}
@@ -474,8 +485,7 @@ def batch_modal(values: Mapping[str, np.ndarray], events: Events, membership_liv
 
     chunk = 1024
     chunks = [slice(i, min(i + chunk, n_sets)) for i in range(0, n_sets, chunk)]
-    n_cpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    n_threads = min(n_cpu, len(chunks), 8)
+    n_threads = min(default_workers() if workers is None else workers, len(chunks))
     if n_threads <= 1:
         for sl in chunks:
             solve_chunk(sl)
