@@ -329,3 +329,17 @@ def test_particles_from_protein_errors(dose_ug, particles_per_ug, message):
 # Regression test for a bug found while writing the suite (numpy numbers and booleans).
 def test_particles_from_protein_accepts_numpy_integers():
     assert exopk.particles_from_protein(np.int64(10), np.int64(10**9)) == 1e10
+
+
+def test_infusion_from_rate():
+    infusion = exopk.IVInfusion.from_rate(2e9, duration_h=3.0, t_h=1.0)
+
+    assert infusion.dose_particles == pytest.approx(6e9)
+    assert infusion.rate_particles_per_h == pytest.approx(2e9)
+    assert infusion.end_h == 4.0
+
+
+@pytest.mark.parametrize(("rate", "duration"), [(-1.0, 1.0), (float("nan"), 1.0), (1e9, 0.0)])
+def test_infusion_from_rate_rejects_bad_values(rate, duration):
+    with pytest.raises(exopk.DosingError, match=r"`(rate_particles_per_h|duration_h)`"):
+        exopk.IVInfusion.from_rate(rate, duration_h=duration)

@@ -108,6 +108,13 @@ class IVInfusion:
         if not math.isfinite(self.duration_h) or self.duration_h <= 0:
             raise DosingError(f"`duration_h` of an infusion must be positive and finite; got {self.duration_h!r}.")
 
+    @classmethod
+    def from_rate(cls, rate_particles_per_h: float, duration_h: float, t_h: float = 0.0) -> IVInfusion:
+        """An infusion given by its rate (particles/h) and duration (h) instead of its total dose."""
+        _require_finite_non_negative("rate_particles_per_h", rate_particles_per_h)
+        _require_finite_non_negative("duration_h", duration_h)
+        return cls(dose_particles=float(rate_particles_per_h) * float(duration_h), duration_h=duration_h, t_h=t_h)
+
     @property
     def rate_particles_per_h(self) -> float:
         """Infusion rate, ``dose_particles / duration_h``."""
