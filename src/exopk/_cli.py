@@ -34,30 +34,28 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive_float(name: str):
+def _float_arg(name: str, *, allow_zero: bool):
+    """argparse type: a finite number, positive (or non-negative with ``allow_zero``)."""
+    rule = "finite and non-negative" if allow_zero else "positive and finite"
+
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"`{name}` must be a number; got {text!r}") from None
-        if not math.isfinite(value) or value <= 0:
-            raise argparse.ArgumentTypeError(f"`{name}` must be positive and finite; got {text!r}")
+        if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+            raise argparse.ArgumentTypeError(f"`{name}` must be {rule}; got {text!r}")
         return value
 
     return parse
+
+
+def _positive_float(name: str):
+    return _float_arg(name, allow_zero=False)
 
 
 def _non_negative_float(name: str):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"`{name}` must be a number; got {text!r}") from None
-        if not math.isfinite(value) or value < 0:
-            raise argparse.ArgumentTypeError(f"`{name}` must be finite and non-negative; got {text!r}")
-        return value
-
-    return parse
+    return _float_arg(name, allow_zero=True)
 
 
 def _assignment(text: str) -> tuple[str, float]:
