@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -25,6 +24,8 @@ from ._solve import (
     default_workers,
     exact_single,
     expm_single,
+    ill_conditioned,
+    map_threads,
     ode_single,
 )
 
@@ -115,6 +116,7 @@ def simulate(
     K, E = rate_matrices(params.values)
     K, E = K[0], E[0]
     events = reg.events()
+    administered = events.administered(t)
     metadata: dict = {"species": params.species, "ev": params.ev, "parameter_files": params.files}
     used = method
     if method == "exact":
@@ -126,7 +128,7 @@ def simulate(
         else:
             # The modal solution checks itself: eigenvalues of slow modes in a stiff matrix are only
             # accurate to ~eps·|K|/|λ|, which shows up first as a mass-balance error.
-            error = np.max(np.abs(amounts.sum(axis=1) - events.administered(t))) / reg.total_particles
+            error = np.max(np.abs(amounts.sum(axis=1) - administered)) / reg.total_particles
             if error > MASS_BALANCE_LIMIT:
                 metadata["fallback"] = f"mass-balance error {error:.3g} of the dose > {MASS_BALANCE_LIMIT:g}"
                 amounts, used = expm_single(K, E, events, t), "expm"
@@ -140,7 +142,7 @@ def simulate(
         t_h=t,
         amounts_particles=amounts,
         dose_particles=reg.total_particles,
-        administered_particles=events.administered(t),
+        administered_particles=administered,
         params=params,
         regimen=reg,
         method=used,
@@ -303,7 +305,7 @@ def simulate_batch(
         raise SimulationError("the regimen's total dose is 0 particles; %ID is undefined.")
     member = organ_membership()[:-1, :N_LIVE]  # reported organs except `eliminated`
     modal = batch_modal(values, events, member, workers=workers)
-    bad = np.flatnonzero(~np.isfinite(modal["cond"]) | (modal["cond"] > _solve.EIGENVECTOR_COND_LIMIT))
+    bad = np.flatnonzero(ill_conditioned(modal["cond"]))
     fallback: dict[int, np.ndarray] = {}
     fallback_auc: dict[int, np.ndarray] = {}
     if bad.size:
@@ -361,12 +363,7 @@ def simulate_batch(
             size = max(1, int(budget // bytes_per_time[start : start + size].max()))
         blocks.append(slice(start, min(start + size, t.size)))
         start += size
-    if n_threads == 1 or len(blocks) == 1:
-        for sl in blocks:
-            run_block(sl)
-    else:
-        with ThreadPoolExecutor(n_threads) as pool:
-            list(pool.map(run_block, blocks))  # list(): re-raise any worker's exception
+    map_threads(run_block, blocks, n_threads)
 
     auc = batch_auc(modal, events, float(t[-1]))
     for s, value in fallback_auc.items():

@@ -30,7 +30,6 @@ solution falls back to exact matrix-exponential stepping of the augmented system
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -90,10 +89,9 @@ def _time_fn(lam: np.ndarray, tau: np.ndarray, kind: str) -> np.ndarray:
     return out
 
 
-# Beyond these arguments exp() underflows to exactly 0.0 and expm1() rounds to exactly -1.0 in
-# float64, so not evaluating them there changes no bit of the result.
+# Below this argument exp() underflows to exactly 0.0 in float64, so not evaluating it there
+# changes no bit of the result.
 _EXP_ZERO_BELOW = -746.0
-_EXPM1_MINUS_ONE_BELOW = -38.0
 _SHORT_GRID = 200  # up to this many output times, evaluate all modes at once
 
 
@@ -131,11 +129,36 @@ def _bolus_fns(lam: np.ndarray, tau: np.ndarray, state: np.ndarray, integral: np
         i_j[n_exp:] = -1.0 / rate
 
 
+def ill_conditioned(cond: np.ndarray | float) -> np.ndarray | bool:
+    """True where an eigenvector condition number is too large (or not finite) to trust."""
+    return ~np.isfinite(cond) | (cond > EIGENVECTOR_COND_LIMIT)
+
+
+def map_threads(function, items: list, workers: int | None) -> None:
+    """Call ``function`` on every item, in up to ``workers`` threads (default: :func:`default_workers`).
+
+    NumPy releases the GIL in LAPACK, BLAS, exp and partition, so threads run in parallel.
+    """
+    n_threads = min(default_workers() if workers is None else workers, len(items))
+    if n_threads <= 1:
+        for item in items:
+            function(item)
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(function, items))  # list(): re-raise any worker's exception
+
+
+def default_workers() -> int:
+    """Threads used by batches by default: the CPUs available to this process, at most 8."""
+    n_cpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(n_cpu, 8))
+
+
 def _eigen(K: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Eigenvalues, eigenvectors, inverse eigenvectors and their condition numbers (batched)."""
     lam, V = np.linalg.eig(K)
     cond = np.linalg.cond(V)
-    bad = ~np.isfinite(cond) | (cond > EIGENVECTOR_COND_LIMIT)
+    bad = ill_conditioned(cond)
     V_safe = np.where(bad[:, None, None], np.eye(K.shape[-1]), V)
     return lam, V_safe, np.linalg.inv(V_safe), cond
 
@@ -159,7 +182,7 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
     """
     lam, V, Vinv, cond = _eigen(K[None])
     lam, V, Vinv, cond = lam[0], V[0], Vinv[0], float(cond[0])
-    if not math.isfinite(cond) or cond > EIGENVECTOR_COND_LIMIT:
+    if ill_conditioned(cond):
         return None, cond
     n_live, n_sink = K.shape[0], E.shape[0]
     real = lam.imag == 0.0
@@ -198,7 +221,6 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
             put(integral.real, np.hstack([zeros_live, w_sink.real]))
             put(integral.imag, np.hstack([zeros_live, -w_sink.imag]))
 
-    corrections = []
     decaying = bool(np.all(lam.real < 0))
     for t_e, b in zip(events.bolus_t_h, events.bolus_amounts, strict=True):
         tau = t_h - t_e
@@ -223,10 +245,6 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
                 if lam_g.size:
                     state, integral = _time_fn(lam_g, tau, "exp"), _time_fn(lam_g, tau, "f1")
                     put_group(b, state, integral, V_g, Vinv_g, EV_g, is_real)
-        # At the instant of the bolus its contribution is exactly the dose where it was put;
-        # the modal sum V V^-1 b equals b only up to round-off (~1e-16 of the dose elsewhere).
-        modal_at_zero = V_r @ (Vinv_r @ b) + np.real(V_c @ (Vinv_c @ b))
-        corrections.append((tau == 0, b - modal_at_zero))
     for t_s, t_e, r in zip(events.infusion_start_h, events.infusion_end_h, events.infusion_rates, strict=True):
         for lam_g, V_g, Vinv_g, EV_g, is_real in ((lam_r, V_r, Vinv_r, EV_r, True), (lam_c, V_c, Vinv_c, EV_c, False)):
             if lam_g.size:
@@ -234,9 +252,8 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
                 integral = _time_fn(lam_g, t_h - t_s, "f2") - _time_fn(lam_g, t_h - t_e, "f2")
                 put_group(r, state, integral, V_g, Vinv_g, EV_g, is_real)
     amounts = basis.T @ weights
-    for rows, correction in corrections:
-        amounts[rows, :n_live] += correction
-    # Before and at the first dose time nothing has moved yet: those rows are exact.
+    # Before and at the first dose time nothing has moved yet: those rows are exact (the modal
+    # sum V V^-1 b equals b only up to round-off, ~1e-16 of the dose in other states).
     first = min(events.bolus_t_h.min(initial=np.inf), events.infusion_start_h.min(initial=np.inf))
     amounts[t_h < first] = 0.0
     at_first = t_h == first
@@ -397,12 +414,6 @@ def ode_single(
 # ---------------------------------------------------------------------------------------
 
 
-def default_workers() -> int:
-    """Threads used by batches by default: the CPUs available to this process, at most 8."""
-    n_cpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(n_cpu, 8))
-
-
 def batch_modal(
     values: Mapping[str, np.ndarray], events: Events, membership_live: np.ndarray, *, workers: int | None = None
 ):
@@ -475,10 +486,10 @@ def batch_modal(
             c = Vinv @ inputs
         else:
             c, cond[sl] = fast
-            unsure = ~np.isfinite(cond[sl]) | (cond[sl] > EIGENVECTOR_COND_LIMIT)
+            unsure = ill_conditioned(cond[sl])
             if unsure.any():
                 cond[sl][unsure] = np.linalg.cond(V[unsure])
-                bad = unsure & (~np.isfinite(cond[sl]) | (cond[sl] > EIGENVECTOR_COND_LIMIT))
+                bad = unsure & ill_conditioned(cond[sl])
                 V[bad] = eye  # as _eigen: placeholder modes, replaced by the caller
                 c[bad] = inputs
         W = membership_live @ V  # (n, n_out, n_modes): each mode's share of each output
@@ -492,13 +503,7 @@ def batch_modal(
 
     chunk = 1024
     chunks = [slice(i, min(i + chunk, n_sets)) for i in range(0, n_sets, chunk)]
-    n_threads = min(default_workers() if workers is None else workers, len(chunks))
-    if n_threads <= 1:
-        for sl in chunks:
-            solve_chunk(sl)
-    else:
-        with ThreadPoolExecutor(n_threads) as pool:
-            list(pool.map(solve_chunk, chunks))  # list(): re-raise any worker's exception
+    map_threads(solve_chunk, chunks, workers)
     return {"lam": lam, "coef_re": coef_re, "coef_im": coef_im, "cond": cond}
 
 
