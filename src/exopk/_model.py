@@ -57,6 +57,34 @@ N_LIVE = len(LIVE_STATES)
 N_SINK = len(SINK_STATES)
 
 
+_REST_FLOW_PARAMETERS: tuple[str, ...] = (
+    "cardiac_output_ml_per_h",
+    "liver_blood_flow_ml_per_h",
+    "spleen_blood_flow_ml_per_h",
+    "kidney_blood_flow_ml_per_h",
+    "brain_blood_flow_ml_per_h",
+    "gut_blood_flow_ml_per_h",
+)
+"""Rest-of-body flow is cardiac output minus the other organs' flows (hepatic flow includes spleen and gut)."""
+
+
+def _volume_parameters() -> dict[str, tuple[str, ...]]:
+    """Flat parameters each live state's volume is computed from."""
+    blood = ("blood_volume_ml", "arterial_blood_fraction")
+    out = {"blood_venous": blood, "blood_arterial": blood}
+    rest_volume = ("body_weight_g", "tissue_density_g_per_ml", "blood_volume_ml") + tuple(
+        f"{o}_volume_ml" for o in ORGANS if o != "rest"
+    )
+    for organ in ORGANS:
+        vol = rest_volume if organ == "rest" else (f"{organ}_volume_ml",)
+        for pool in POOLS:
+            out[f"{organ}_{pool}"] = vol + (f"{organ}_vascular_fraction",)
+    return out
+
+
+_VOLUME_PARAMETERS = _volume_parameters()
+
+
 def state_index(name: str) -> int:
     """Column of state ``name`` in the amounts array."""
     return _INDEX[name]
@@ -103,6 +131,133 @@ def volumes(values: Mapping[str, np.ndarray | float]) -> Volumes:
     return Volumes(np.stack(np.broadcast_arrays(*state), axis=-1), np.stack(np.broadcast_arrays(*organ), axis=-1))
 
 
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """One first-order transfer of the linear model: ``rate_per_h * A[source]`` moves to ``target``.
+
+    ``parameters`` names the flat parameters the rate is computed from (for exports and
+    documentation); ``kind`` is ``"flow"``, ``"exchange"``, ``"uptake"``, ``"release"``,
+    ``"elimination"`` or a route-specific label.
+    """
+
+    source: str
+    target: str
+    rate_per_h: np.ndarray  # (n_sets,)
+    kind: str
+    parameters: tuple[str, ...]
+
+
+def transfers(values: Mapping[str, np.ndarray | float]) -> list[Transfer]:
+    """Every first-order transfer of the linear model, by state name.
+
+    Parameters
+    ----------
+    values : Mapping[str, float or ndarray, shape (n_sets,)]
+        Parameter values by flat name, in internal units; arrays give a batch.
+
+    Returns
+    -------
+    list of Transfer
+        Rates in 1/h with shape (n_sets,). Several transfers may share a source and target;
+        :func:`rate_matrices` adds them.
+    """
+    v = {name: np.atleast_1d(np.asarray(val, dtype=float)) for name, val in values.items()}
+    derived = {name: np.atleast_1d(np.asarray(val, dtype=float)) for name, val in derived_values(v).items()}
+    n_sets = max(np.broadcast_shapes(*(a.shape for a in v.values())) or (1,))
+    vol = volumes(v).state_ml
+    vol = np.broadcast_to(vol, (n_sets, N_LIVE))
+    idx = _INDEX
+    out: list[Transfer] = []
+
+    def move(src: str, dst: str, rate_per_h, kind: str, parameters: tuple[str, ...]) -> None:
+        """First-order transfer from state ``src`` to state ``dst`` at ``rate_per_h``."""
+        rate = np.broadcast_to(np.asarray(rate_per_h, dtype=float), (n_sets,))
+        out.append(Transfer(src, dst, rate, kind, parameters))
+
+    def flow(src: str, dst: str, flow_ml_per_h, kind: str, parameters: tuple[str, ...]) -> None:
+        move(src, dst, flow_ml_per_h / vol[:, idx[src]], kind, parameters + _VOLUME_PARAMETERS[src])
+
+    q_co = v["cardiac_output_ml_per_h"]
+    flows = {
+        "lung": q_co,
+        "liver": v["liver_blood_flow_ml_per_h"],
+        "spleen": v["spleen_blood_flow_ml_per_h"],
+        "kidney": v["kidney_blood_flow_ml_per_h"],
+        "brain": v["brain_blood_flow_ml_per_h"],
+        "rest": derived["rest_blood_flow_ml_per_h"],
+    }
+    flow_names = {
+        "lung": ("cardiac_output_ml_per_h",),
+        "liver": ("liver_blood_flow_ml_per_h",),
+        "spleen": ("spleen_blood_flow_ml_per_h",),
+        "kidney": ("kidney_blood_flow_ml_per_h",),
+        "brain": ("brain_blood_flow_ml_per_h",),
+        "rest": _REST_FLOW_PARAMETERS,
+    }
+    q_gut = v["gut_blood_flow_ml_per_h"]
+
+    # Circulation: venous -> lung -> arterial -> organs -> venous; spleen and gut -> liver.
+    flow("blood_venous", "lung_vascular", q_co, "flow", flow_names["lung"])
+    flow("lung_vascular", "blood_arterial", q_co, "flow", flow_names["lung"])
+    flow(
+        "blood_arterial",
+        "liver_vascular",
+        derived["liver_arterial_flow_ml_per_h"],
+        "flow",
+        ("liver_blood_flow_ml_per_h", "spleen_blood_flow_ml_per_h", "gut_blood_flow_ml_per_h"),
+    )
+    for organ in ("spleen", "kidney", "brain", "rest"):
+        flow("blood_arterial", f"{organ}_vascular", flows[organ], "flow", flow_names[organ])
+    flow("spleen_vascular", "liver_vascular", flows["spleen"], "flow", flow_names["spleen"])
+    flow("rest_vascular", "liver_vascular", q_gut, "flow", ("gut_blood_flow_ml_per_h",))
+    flow(
+        "rest_vascular",
+        "blood_venous",
+        derived["rest_nonportal_flow_ml_per_h"],
+        "flow",
+        _REST_FLOW_PARAMETERS + ("gut_blood_flow_ml_per_h",),
+    )
+    for organ in ("liver", "kidney", "brain"):
+        flow(f"{organ}_vascular", "blood_venous", flows[organ], "flow", flow_names[organ])
+
+    for organ in ORGANS:
+        vas, tis, cel = (f"{organ}_{pool}" for pool in POOLS)
+        ps_name = f"{organ}_permeability_fraction_of_flow"
+        ps = v[ps_name] * flows[organ]
+        flow(vas, tis, ps, "exchange", (ps_name,) + flow_names[organ])
+        k_name = f"{organ}_partition_coefficient"
+        move(
+            tis,
+            vas,
+            ps / (vol[:, idx[tis]] * v[k_name]),
+            "exchange",
+            (ps_name, k_name) + flow_names[organ] + _VOLUME_PARAMETERS[tis],
+        )
+        move(vas, cel, v[f"{organ}_uptake_vascular_per_h"], "uptake", (f"{organ}_uptake_vascular_per_h",))
+        move(tis, cel, v[f"{organ}_uptake_tissue_per_h"], "uptake", (f"{organ}_uptake_tissue_per_h",))
+        rel_name, f_name = f"{organ}_release_per_h", f"{organ}_release_to_vascular_fraction"
+        release, f_rel = v[rel_name], v[f_name]
+        move(cel, vas, release * f_rel, "release", (rel_name, f_name))
+        move(cel, tis, release * (1.0 - f_rel), "release", (rel_name, f_name))
+        deg_name = f"{organ}_degradation_per_h"
+        move(cel, f"degraded_{organ}", v[deg_name], "elimination", (deg_name,))
+    flow(
+        "kidney_vascular",
+        "urine",
+        v["kidney_urinary_clearance_ml_per_h"],
+        "elimination",
+        ("kidney_urinary_clearance_ml_per_h",),
+    )
+    flow(
+        "liver_tissue",
+        "feces",
+        v["liver_biliary_clearance_ml_per_h"],
+        "elimination",
+        ("liver_biliary_clearance_ml_per_h",),
+    )
+    return out
+
+
 def rate_matrices(values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray, np.ndarray]:
     """First-order rate matrices of the linear model.
 
@@ -118,65 +273,14 @@ def rate_matrices(values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray,
     E : ndarray, shape (n_sets, n_sink, n_live)
         :math:`dA_{sink}/dt = E A_{live}`; ``-K.sum(axis=1) == E.sum(axis=1)`` (mass balance).
     """
-    v = {name: np.atleast_1d(np.asarray(val, dtype=float)) for name, val in values.items()}
-    derived = {name: np.atleast_1d(np.asarray(val, dtype=float)) for name, val in derived_values(v).items()}
-    n_sets = max(np.broadcast_shapes(*(a.shape for a in v.values())) or (1,))
-    vol = volumes(v).state_ml
-    vol = np.broadcast_to(vol, (n_sets, N_LIVE))
-    idx = _INDEX
-    transfers: list[tuple[int, int, np.ndarray]] = []
-
-    def move(src: str, dst: str, rate_per_h) -> None:
-        """First-order transfer from state ``src`` to state ``dst`` at ``rate_per_h``."""
-        transfers.append((idx[src], idx[dst], rate_per_h))
-
-    def flow(src: str, dst: str, flow_ml_per_h) -> None:
-        move(src, dst, flow_ml_per_h / vol[:, idx[src]])
-
-    q_co = v["cardiac_output_ml_per_h"]
-    flows = {
-        "lung": q_co,
-        "liver": v["liver_blood_flow_ml_per_h"],
-        "spleen": v["spleen_blood_flow_ml_per_h"],
-        "kidney": v["kidney_blood_flow_ml_per_h"],
-        "brain": v["brain_blood_flow_ml_per_h"],
-        "rest": derived["rest_blood_flow_ml_per_h"],
-    }
-    q_gut = v["gut_blood_flow_ml_per_h"]
-
-    # Circulation: venous -> lung -> arterial -> organs -> venous; spleen and gut -> liver.
-    flow("blood_venous", "lung_vascular", q_co)
-    flow("lung_vascular", "blood_arterial", q_co)
-    flow("blood_arterial", "liver_vascular", derived["liver_arterial_flow_ml_per_h"])
-    for organ in ("spleen", "kidney", "brain", "rest"):
-        flow("blood_arterial", f"{organ}_vascular", flows[organ])
-    flow("spleen_vascular", "liver_vascular", flows["spleen"])
-    flow("rest_vascular", "liver_vascular", q_gut)
-    flow("rest_vascular", "blood_venous", derived["rest_nonportal_flow_ml_per_h"])
-    for organ in ("liver", "kidney", "brain"):
-        flow(f"{organ}_vascular", "blood_venous", flows[organ])
-
-    for organ in ORGANS:
-        vas, tis, cel = (f"{organ}_{pool}" for pool in POOLS)
-        ps = v[f"{organ}_permeability_fraction_of_flow"] * flows[organ]
-        flow(vas, tis, ps)
-        move(tis, vas, ps / (vol[:, idx[tis]] * v[f"{organ}_partition_coefficient"]))
-        move(vas, cel, v[f"{organ}_uptake_vascular_per_h"])
-        move(tis, cel, v[f"{organ}_uptake_tissue_per_h"])
-        release = v[f"{organ}_release_per_h"]
-        f_rel = v[f"{organ}_release_to_vascular_fraction"]
-        move(cel, vas, release * f_rel)
-        move(cel, tis, release * (1.0 - f_rel))
-        move(cel, f"degraded_{organ}", v[f"{organ}_degradation_per_h"])
-    flow("kidney_vascular", "urine", v["kidney_urinary_clearance_ml_per_h"])
-    flow("liver_tissue", "feces", v["liver_biliary_clearance_ml_per_h"])
-
+    moves = transfers(values)
+    n_sets = moves[0].rate_per_h.shape[0]
     # Assemble all transfers at once (several act on the same entries, hence add.at).
-    src = np.array([t[0] for t in transfers])
-    dst = np.array([t[1] for t in transfers])
-    rates = np.empty((n_sets, len(transfers)))
-    for k, (_, _, rate) in enumerate(transfers):
-        rates[:, k] = rate
+    src = np.array([_INDEX[t.source] for t in moves])
+    dst = np.array([_INDEX[t.target] for t in moves])
+    rates = np.empty((n_sets, len(moves)))
+    for k, t in enumerate(moves):
+        rates[:, k] = t.rate_per_h
     everything = slice(None)
     K = np.zeros((n_sets, N_LIVE, N_LIVE))
     E = np.zeros((n_sets, N_SINK, N_LIVE))
