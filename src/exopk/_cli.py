@@ -68,6 +68,27 @@ def _assignment(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"`--set {name}` needs a number; got {value!r}") from None
 
 
+def add_model_arguments(command: argparse.ArgumentParser) -> None:
+    """The arguments that configure a model (species, EV preparation, overrides); read by :func:`_load`.
+
+    Every simulating command calls this, so that options added here reach all of them.
+    """
+    model = command.add_argument_group("model")
+    model.add_argument(
+        "--species", default="mouse", help="bundled species name or path to a .toml file (default: mouse)"
+    )
+    model.add_argument("--ev", default="msc", help="bundled EV preparation or path to a .toml file (default: msc)")
+    model.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        type=_assignment,
+        default=[],
+        metavar="NAME=VALUE",
+        help="change one parameter, e.g. --set liver_capacity_particles=1e12 (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from ._dosing import ROUTES
@@ -85,20 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulate a dose; write a tidy CSV and a plot of organ curves",
         description="Simulate a dose or regimen. Times in hours; doses in particles unless --dose-unit ug.",
     )
-    model = sim.add_argument_group("model")
-    model.add_argument(
-        "--species", default="mouse", help="bundled species name or path to a .toml file (default: mouse)"
-    )
-    model.add_argument("--ev", default="msc", help="bundled EV preparation or path to a .toml file (default: msc)")
-    model.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        type=_assignment,
-        default=[],
-        metavar="NAME=VALUE",
-        help="change one parameter, e.g. --set liver_capacity_particles=1e12 (repeatable)",
-    )
+    add_model_arguments(sim)
     dosing = sim.add_argument_group("dosing (one dose, or --regimen)")
     dosing.add_argument("--route", choices=ROUTES, default="iv_bolus", help="administration route (default: iv_bolus)")
     dosing.add_argument("--dose", type=_positive_float("--dose"), help="dose, in particles (or µg with --dose-unit ug)")
