@@ -36,7 +36,7 @@ def reference_derived(v) -> dict[str, float]:
 
 
 def reference_rhs(params: exopk.ModelParameters, amounts: np.ndarray) -> np.ndarray:
-    """Time derivative of all 28 states (20 live, then 8 sinks), in ``exopk.STATES`` order."""
+    """Time derivative of all states (live, then sinks), in ``exopk.STATES`` order."""
     v = params.values
     d = reference_derived(v)
     a = dict(zip(exopk.STATES, amounts, strict=True))
@@ -101,10 +101,34 @@ def reference_rhs(params: exopk.ModelParameters, amounts: np.ndarray) -> np.ndar
         - co * c_ven
     )
     out["blood_arterial"] = co * c_v["lung"] - co * c_art
+
+    # Administration depots (first-order exits; a species without a route's parameters has none).
+    def r(name: str) -> float:
+        return v.get(name, 0.0)
+
+    nasal = a["nasal_cavity"]
+    k_nb, k_in_a = r("intranasal_nose_to_brain_per_h"), r("intranasal_absorption_per_h")
+    k_in_mcc, k_in_d = r("intranasal_mucociliary_clearance_per_h"), r("intranasal_degradation_per_h")
+    out["nasal_cavity"] = -(k_nb + k_in_a + k_in_mcc + k_in_d) * nasal
+    out["brain_tissue"] += k_nb * nasal
+    out["blood_venous"] += k_in_a * nasal
+    out["degraded_nasal_cavity"] = k_in_d * nasal
+    for route, site in (("intraperitoneal", "peritoneal_cavity"), ("subcutaneous", "subcutaneous_site")):
+        k_a, k_d = r(f"{route}_absorption_per_h"), r(f"{route}_degradation_per_h")
+        out[site] = -(k_a + k_d) * a[site]
+        out["blood_venous"] += k_a * a[site]
+        out[f"degraded_{site}"] = k_d * a[site]
+    air = a["lung_airspace"]
+    k_it_a, k_am = r("intratracheal_absorption_per_h"), r("intratracheal_macrophage_uptake_per_h")
+    k_it_mcc = r("intratracheal_mucociliary_clearance_per_h")
+    out["lung_airspace"] = -(k_it_a + k_am + k_it_mcc) * air
+    out["lung_vascular"] += k_it_a * air
+    out["lung_cells"] += k_am * air
+    out["swallowed"] = k_in_mcc * nasal + k_it_mcc * air
     return np.array([out[name] for name in exopk.STATES])
 
 
 def reference_matrix(params: exopk.ModelParameters) -> np.ndarray:
-    """The 28 x 28 matrix of :func:`reference_rhs` (it is linear), column by column."""
+    """The square matrix of :func:`reference_rhs` (it is linear), column by column."""
     n = len(exopk.STATES)
     return np.column_stack([reference_rhs(params, np.eye(n)[j]) for j in range(n)])

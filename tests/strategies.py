@@ -12,6 +12,7 @@ import math
 from hypothesis import strategies as st
 
 import exopk
+from exopk._parameters import ORGANS, ROUTE_PARAMETERS
 
 
 def log_uniform(low: float, high: float) -> st.SearchStrategy[float]:
@@ -25,6 +26,8 @@ permeability_fraction_of_flow = log_uniform(1e-6, 1.0)
 """PS / Q: from the blood-brain barrier (1e-6) to flow-limited exchange (1)."""
 partition_coefficient = log_uniform(1e-2, 10.0)
 release_to_vascular_fraction = st.floats(min_value=0.0, max_value=1.0)
+depot_rate_per_h = log_uniform(1e-5, 1e2)
+"""Exits from administration depots: nose-to-brain (1e-5 /h) to fast mucociliary clearance."""
 
 dose_particles = log_uniform(1e6, 1e13)
 """Doses from tracer amounts to the largest given to mice."""
@@ -53,6 +56,9 @@ def model_parameters(draw, organs: tuple[str, ...] = exopk.ORGANS) -> exopk.Mode
         changes[f"{organ}_release_to_vascular_fraction"] = draw(release_to_vascular_fraction)
         changes[f"{organ}_permeability_fraction_of_flow"] = draw(permeability_fraction_of_flow)
         changes[f"{organ}_partition_coefficient"] = draw(partition_coefficient)
+    for names in ROUTE_PARAMETERS.values():
+        for name in names:
+            changes[name] = draw(depot_rate_per_h)
     return default_parameters().replace(source="drawn by Hypothesis", **changes)
 
 
@@ -68,11 +74,29 @@ def iv_infusions(draw, t_h: st.SearchStrategy[float] = dose_time_h) -> exopk.IVI
     return exopk.IVInfusion(dose_particles=draw(dose_particles), duration_h=draw(infusion_duration_h), t_h=draw(t_h))
 
 
-def doses(t_h: st.SearchStrategy[float] = dose_time_h) -> st.SearchStrategy[exopk.IVBolus | exopk.IVInfusion]:
-    """A single bolus or infusion."""
-    return st.one_of(iv_boluses(t_h), iv_infusions(t_h))
+@st.composite
+def depot_doses(draw, t_h: st.SearchStrategy[float] = dose_time_h):
+    """An intranasal, intraperitoneal, subcutaneous, intratracheal or local dose."""
+    kind = draw(st.sampled_from((exopk.Intranasal, exopk.Intraperitoneal, exopk.Subcutaneous, exopk.Intratracheal)))
+    return kind(dose_particles=draw(dose_particles), t_h=draw(t_h))
+
+
+@st.composite
+def local_injections(draw, t_h: st.SearchStrategy[float] = dose_time_h) -> exopk.LocalInjection:
+    """An injection into any organ's vascular or tissue space."""
+    return exopk.LocalInjection(
+        dose_particles=draw(dose_particles),
+        organ=draw(st.sampled_from(ORGANS)),
+        space=draw(st.sampled_from(("vascular", "tissue"))),
+        t_h=draw(t_h),
+    )
+
+
+def doses(t_h: st.SearchStrategy[float] = dose_time_h):
+    """A single dose by any route."""
+    return st.one_of(iv_boluses(t_h), iv_infusions(t_h), depot_doses(t_h), local_injections(t_h))
 
 
 def regimens(max_doses: int = 3) -> st.SearchStrategy[exopk.Regimen]:
-    """One to ``max_doses`` doses of either route, at any times in the first day."""
+    """One to ``max_doses`` doses of any routes, at any times in the first day."""
     return st.lists(doses(), min_size=1, max_size=max_doses).map(exopk.Regimen)

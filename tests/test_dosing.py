@@ -25,7 +25,15 @@ def test_bolus_and_infusion_attributes():
     assert infusion.route == "iv_infusion"
     assert infusion.rate_particles_per_h == 2e10
     assert infusion.end_h == 4.0
-    assert set(exopk.ROUTES) == {"iv_bolus", "iv_infusion"}
+    assert set(exopk.ROUTES) == {
+        "iv_bolus",
+        "iv_infusion",
+        "intranasal",
+        "intraperitoneal",
+        "subcutaneous",
+        "intratracheal",
+        "local",
+    }
 
 
 def test_a_dose_of_zero_particles_is_allowed():
@@ -117,7 +125,7 @@ def test_regimen_events_put_doses_into_venous_blood():
 
 
 def test_regimen_rejects_entries_that_are_not_doses():
-    with pytest.raises(exopk.DosingError, match=r"regimen entry 1 must be IVBolus or IVInfusion; got dict"):
+    with pytest.raises(exopk.DosingError, match=r"regimen entry 1 must be a dose \(e.g. IVBolus, Intranasal\); got"):
         exopk.Regimen([exopk.IVBolus(dose_particles=1.0), {"dose_particles": 1.0}])
 
 
@@ -249,7 +257,7 @@ def test_from_frame_converts_micrograms_with_the_given_factor():
         (
             {"time_h": [0.0], "route": ["iv_bolus"], "dose_particles": [1e10], "duration_h": [2.0]},
             {},
-            r"dose row 1: `duration_h` of an iv_bolus must be 0 or empty; got 2.0",
+            r"dose row 1: `duration_h` of a iv_bolus dose must be 0 or empty; got 2.0",
         ),
         (
             {"time_h": [0.0], "route": ["iv_bolus"], "dose_particles": ["many"]},

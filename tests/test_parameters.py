@@ -12,6 +12,7 @@ from reference_model import reference_derived
 
 import exopk
 from exopk._model import rate_matrices, state_index, volumes
+from exopk._parameters import ROUTE_PARAMETERS
 
 EV_KINETIC_SUFFIXES = (
     "uptake_vascular_per_h",
@@ -31,7 +32,14 @@ def test_bundled_files_load(params):
     assert isinstance(params, exopk.ModelParameters)
     assert params.species == "mouse"
     assert params.ev == "msc"
-    assert [Path(f).name for f in params.files] == ["mouse.toml", "msc.toml"]
+    assert [Path(f).name for f in params.files] == [
+        "mouse.toml",
+        "msc.toml",
+        "intranasal.toml",
+        "intraperitoneal.toml",
+        "subcutaneous.toml",
+        "intratracheal.toml",
+    ]
     assert set(params.values) == set(exopk.parameter_names())
     assert "mouse" in exopk.available("species")
     assert "msc" in exopk.available("ev")
@@ -115,6 +123,7 @@ def _without_ev_kinetics(params: exopk.ModelParameters) -> exopk.ModelParameters
     changes = {f"{organ}_{suffix}": 0.0 for organ in exopk.ORGANS for suffix in EV_KINETIC_SUFFIXES}
     changes["liver_biliary_clearance_ml_per_h"] = 0.0
     changes["kidney_urinary_clearance_ml_per_h"] = 0.0
+    changes.update({name: 0.0 for names in ROUTE_PARAMETERS.values() for name in names})
     return params.replace(**changes)
 
 
@@ -132,7 +141,8 @@ def circulation(request, params):
     """Rate matrix and volumes of the circulation alone (all EV kinetics zeroed)."""
     physiology = _without_ev_kinetics(params.replace(**request.param))
     K, E = rate_matrices(physiology.values)
-    return physiology, K[0], E[0], volumes(physiology.values).state_ml
+    # Depots (nasal cavity, ...) have no blood volume (NaN) and no blood flows through them.
+    return physiology, K[0], E[0], np.nan_to_num(volumes(physiology.values).state_ml)
 
 
 def test_circulation_alone_conserves_mass(circulation):

@@ -73,10 +73,10 @@ def test_administered_particles_follow_the_regimen(params, regimen):
 
     expected = np.zeros_like(T_H)
     for dose in regimen.doses:
-        if isinstance(dose, exopk.IVBolus):
-            expected += np.where(T_H >= dose.t_h, dose.dose_particles, 0.0)
-        else:
+        if isinstance(dose, exopk.IVInfusion):
             expected += dose.rate_particles_per_h * np.clip(T_H - dose.t_h, 0.0, dose.duration_h)
+        else:
+            expected += np.where(T_H >= dose.t_h, dose.dose_particles, 0.0)
     np.testing.assert_allclose(
         result.administered_particles, expected, rtol=1e-13, atol=1e-13 * regimen.total_particles
     )

@@ -3,7 +3,18 @@
 Public API; everything else is private.
 """
 
-from ._dosing import ROUTES, IVBolus, IVInfusion, Regimen, particles_from_protein
+from ._dosing import (
+    ROUTES,
+    Intranasal,
+    Intraperitoneal,
+    Intratracheal,
+    IVBolus,
+    IVInfusion,
+    LocalInjection,
+    Regimen,
+    Subcutaneous,
+    particles_from_protein,
+)
 from ._errors import DosingError, ExopkError, ParameterError, SimulationError
 from ._model import ELIMINATION_PATHWAYS, REPORTED_ORGANS, STATES
 from ._parameters import ORGANS, ModelParameters, available, load_parameters, parameter_names
@@ -24,11 +35,16 @@ __all__ = [
     "ExopkError",
     "IVBolus",
     "IVInfusion",
+    "Intranasal",
+    "Intraperitoneal",
+    "Intratracheal",
+    "LocalInjection",
     "ModelParameters",
     "ParameterError",
     "Regimen",
     "SimulationError",
     "SimulationResult",
+    "Subcutaneous",
     "available",
     "load_parameters",
     "parameter_names",

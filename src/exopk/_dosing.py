@@ -16,10 +16,23 @@ import numpy as np
 
 from ._errors import DosingError
 from ._model import N_LIVE, state_index
-from ._parameters import is_real_number
+from ._parameters import ORGANS, is_real_number
 
-ROUTES: tuple[str, ...] = ("iv_bolus", "iv_infusion")
-"""Administration routes available in this version."""
+ROUTES: tuple[str, ...] = (
+    "iv_bolus",
+    "iv_infusion",
+    "intranasal",
+    "intraperitoneal",
+    "subcutaneous",
+    "intratracheal",
+    "local",
+)
+"""Administration routes. Depot routes (intranasal, intraperitoneal, subcutaneous,
+intratracheal) take their rates from ``params/routes/<route>.toml``; ``local`` injects into
+an organ's vascular or tissue space."""
+
+DEPOT_ROUTES: tuple[str, ...] = ("intranasal", "intraperitoneal", "subcutaneous", "intratracheal")
+LOCAL_SPACES: tuple[str, ...] = ("vascular", "tissue")
 
 
 def _require_finite_non_negative(name: str, value: float) -> None:
@@ -54,7 +67,27 @@ def particles_from_protein(dose_ug: float, particles_per_ug: float) -> float:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class IVBolus:
+class _Instant:
+    """A dose given at one instant into one state (shared checks of the bolus-like doses)."""
+
+    dose_particles: float
+    t_h: float = 0.0
+
+    route = ""
+    state = ""
+
+    def __post_init__(self) -> None:
+        _require_finite_non_negative("dose_particles", self.dose_particles)
+        _require_finite_non_negative("t_h", self.t_h)
+
+    @property
+    def end_h(self) -> float:
+        """Time the dose is complete (h)."""
+        return self.t_h
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IVBolus(_Instant):
     """Intravenous bolus into venous blood.
 
     Parameters
@@ -65,19 +98,123 @@ class IVBolus:
         Time of injection (h).
     """
 
-    dose_particles: float
-    t_h: float = 0.0
-
     route = "iv_bolus"
+    state = "blood_venous"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Intranasal(_Instant):
+    """Intranasal instillation into the nasal cavity.
+
+    From the cavity, EVs reach brain tissue directly (olfactory and trigeminal pathways,
+    bypassing the blood-brain barrier), are absorbed into venous blood, are cleared by the
+    mucociliary escalator and swallowed (eliminated), or are lost locally. Rates per species
+    in ``params/routes/intranasal.toml``.
+
+    Parameters
+    ----------
+    dose_particles : float
+        Number of EVs given (both nostrils together).
+    t_h : float, default 0.0
+        Time of dosing (h).
+    """
+
+    route = "intranasal"
+    state = "nasal_cavity"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Intraperitoneal(_Instant):
+    """Intraperitoneal injection: a peritoneal depot absorbed into venous blood (lymphatics), with local loss.
+
+    Parameters
+    ----------
+    dose_particles : float
+        Number of EVs injected.
+    t_h : float, default 0.0
+        Time of injection (h).
+    """
+
+    route = "intraperitoneal"
+    state = "peritoneal_cavity"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subcutaneous(_Instant):
+    """Subcutaneous injection: a depot at the injection site absorbed into venous blood (lymphatics), with local loss.
+
+    Parameters
+    ----------
+    dose_particles : float
+        Number of EVs injected.
+    t_h : float, default 0.0
+        Time of injection (h).
+    """
+
+    route = "subcutaneous"
+    state = "subcutaneous_site"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Intratracheal(_Instant):
+    """Intratracheal instillation into the lung airspace.
+
+    From the airspace EVs are taken up by alveolar macrophages (lung cells), cross the
+    air-blood barrier slowly into lung blood, or are cleared up the airways and swallowed.
+
+    Parameters
+    ----------
+    dose_particles : float
+        Number of EVs instilled.
+    t_h : float, default 0.0
+        Time of dosing (h).
+    """
+
+    route = "intratracheal"
+    state = "lung_airspace"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalInjection(_Instant):
+    """Injection into one organ's vascular or tissue space.
+
+    Examples: intra-arterial into the renal artery is ``LocalInjection(organ="kidney",
+    space="vascular")`` (the dose first meets the kidney's vascular space); intracerebral is
+    ``LocalInjection(organ="brain", space="tissue")``.
+
+    Parameters
+    ----------
+    dose_particles : float
+        Number of EVs injected.
+    organ : str
+        One of ``lung, liver, spleen, kidney, brain, rest``.
+    space : str, default "tissue"
+        ``"vascular"`` or ``"tissue"``.
+    t_h : float, default 0.0
+        Time of injection (h).
+    """
+
+    organ: str
+    space: str = "tissue"
+
+    route = "local"
 
     def __post_init__(self) -> None:
-        _require_finite_non_negative("dose_particles", self.dose_particles)
-        _require_finite_non_negative("t_h", self.t_h)
+        _Instant.__post_init__(self)
+        if self.organ not in ORGANS:
+            raise DosingError(f"`organ` of a local injection must be one of: {', '.join(ORGANS)}; got {self.organ!r}.")
+        if self.space not in LOCAL_SPACES:
+            raise DosingError(
+                f"`space` of a local injection must be one of: {', '.join(LOCAL_SPACES)}; got {self.space!r}."
+            )
 
     @property
-    def end_h(self) -> float:
-        """Time the dose is complete (h)."""
-        return self.t_h
+    def state(self) -> str:  # type: ignore[override]
+        """The state the dose enters, ``<organ>_<space>``."""
+        return f"{self.organ}_{self.space}"
+
+
+_INSTANT_BY_ROUTE = {cls.route: cls for cls in (IVBolus, Intranasal, Intraperitoneal, Subcutaneous, Intratracheal)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,7 +263,7 @@ class IVInfusion:
         return self.t_h + self.duration_h
 
 
-Dose = IVBolus | IVInfusion
+Dose = IVBolus | IVInfusion | Intranasal | Intraperitoneal | Subcutaneous | Intratracheal | LocalInjection
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +295,10 @@ class Regimen:
 
     Parameters
     ----------
-    doses : sequence of IVBolus or IVInfusion
-        The doses; a regimen may be empty only if it is not simulated.
+    doses : sequence of doses
+        ``IVBolus``, ``IVInfusion``, ``Intranasal``, ``Intraperitoneal``, ``Subcutaneous``,
+        ``Intratracheal`` or ``LocalInjection``, by any mix of routes; a regimen may be empty
+        only if it is not simulated.
     """
 
     doses: tuple[Dose, ...]
@@ -167,14 +306,21 @@ class Regimen:
     def __init__(self, doses: Iterable[Dose]) -> None:
         doses = tuple(doses)
         for k, dose in enumerate(doses):
-            if not isinstance(dose, (IVBolus, IVInfusion)):
-                raise DosingError(f"regimen entry {k} must be IVBolus or IVInfusion; got {type(dose).__name__}.")
+            if not isinstance(dose, (_Instant, IVInfusion)):
+                raise DosingError(
+                    f"regimen entry {k} must be a dose (e.g. IVBolus, Intranasal); got {type(dose).__name__}."
+                )
         object.__setattr__(self, "doses", tuple(sorted(doses, key=lambda d: d.t_h)))
 
     @property
     def total_particles(self) -> float:
         """Sum of all doses (particles); the reference for %ID."""
         return float(sum(d.dose_particles for d in self.doses))
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        """Routes used by the regimen, in order of first use."""
+        return tuple(dict.fromkeys(d.route for d in self.doses))
 
     @property
     def first_h(self) -> float:
@@ -184,11 +330,11 @@ class Regimen:
     def events(self) -> Events:
         """Input vectors for the solvers."""
         venous = state_index("blood_venous")
-        boluses = [d for d in self.doses if isinstance(d, IVBolus)]
+        boluses = [d for d in self.doses if isinstance(d, _Instant)]
         infusions = [d for d in self.doses if isinstance(d, IVInfusion)]
         bolus_amounts = np.zeros((len(boluses), N_LIVE))
         for k, d in enumerate(boluses):
-            bolus_amounts[k, venous] = d.dose_particles
+            bolus_amounts[k, state_index(d.state)] = d.dose_particles
         rates = np.zeros((len(infusions), N_LIVE))
         for k, d in enumerate(infusions):
             rates[k, venous] = d.rate_particles_per_h
@@ -207,15 +353,17 @@ class Regimen:
         Parameters
         ----------
         table : pandas.DataFrame
-            Columns ``time_h``, ``route`` (``iv_bolus`` or ``iv_infusion``), one of
-            ``dose_particles`` or ``dose_ug``, and ``duration_h`` (0 or empty for a bolus).
+            Columns ``time_h``, ``route`` (one of :data:`ROUTES`), one of ``dose_particles``
+            or ``dose_ug``, optionally ``duration_h`` (iv_infusion only; 0 or empty
+            otherwise) and ``site`` (``local`` only: ``<organ>_<vascular|tissue>``, e.g.
+            ``kidney_vascular``).
         particles_per_ug : float, optional
             Required when doses are given as ``dose_ug``.
         where : str
             Name of the table's origin, used in error messages (e.g. a file name).
         """
         columns = set(table.columns)
-        expected = "expected time_h, route, dose_particles or dose_ug, duration_h"
+        expected = "expected time_h, route, dose_particles or dose_ug, duration_h, site"
         for required in ("time_h", "route"):
             if required not in columns:
                 raise DosingError(f"{where}: missing column `{required}`; {expected}.")
@@ -228,7 +376,7 @@ class Regimen:
             raise DosingError(
                 f"{where}: doses in `dose_ug` need an explicit `particles_per_ug` factor (no default is assumed)."
             )
-        unknown = columns - {"time_h", "route", "dose_particles", "dose_ug", "duration_h"}
+        unknown = columns - {"time_h", "route", "dose_particles", "dose_ug", "duration_h", "site"}
         if unknown:
             raise DosingError(f"{where}: unknown column(s) {sorted(unknown)}; {expected}.")
         if len(table) == 0:
@@ -249,14 +397,26 @@ class Regimen:
                     if duration is None or (isinstance(duration, float) and math.isnan(duration))
                     else float(duration)
                 )
-                if route == "iv_bolus":
-                    if duration != 0.0:
-                        raise DosingError(f"`duration_h` of an iv_bolus must be 0 or empty; got {duration!r}.")
-                    doses.append(IVBolus(dose_particles=amount, t_h=t_h))
-                elif route == "iv_infusion":
-                    doses.append(IVInfusion(dose_particles=amount, duration_h=duration, t_h=t_h))
-                else:
+                site = row.get("site")
+                site = None if site is None or (isinstance(site, float) and math.isnan(site)) else str(site)
+                if route not in ROUTES:
                     raise DosingError(f"unknown route {route!r}; expected one of: {', '.join(ROUTES)}.")
+                if route != "iv_infusion" and duration != 0.0:
+                    raise DosingError(f"`duration_h` of a {route} dose must be 0 or empty; got {duration!r}.")
+                if route != "local" and site is not None:
+                    raise DosingError(f"`site` applies to route local only; got {site!r} for {route}.")
+                if route == "iv_infusion":
+                    doses.append(IVInfusion(dose_particles=amount, duration_h=duration, t_h=t_h))
+                elif route == "local":
+                    organ, _, space = (site or "").rpartition("_")
+                    if not organ:
+                        raise DosingError(
+                            "a local dose needs `site` = <organ>_<vascular|tissue> (e.g. kidney_vascular); "
+                            f"got {site!r}."
+                        )
+                    doses.append(LocalInjection(dose_particles=amount, organ=organ, space=space, t_h=t_h))
+                else:
+                    doses.append(_INSTANT_BY_ROUTE[route](dose_particles=amount, t_h=t_h))
             except (TypeError, ValueError) as err:
                 raise DosingError(f"{where}, dose row {row_number}: {err}") from None
         return cls(doses)
@@ -277,7 +437,7 @@ def as_regimen(regimen: Regimen | Dose | Sequence[Dose]) -> Regimen:
     """Accept a single dose, a list of doses or a :class:`Regimen`."""
     if isinstance(regimen, Regimen):
         out = regimen
-    elif isinstance(regimen, (IVBolus, IVInfusion)):
+    elif isinstance(regimen, (_Instant, IVInfusion)):
         out = Regimen([regimen])
     elif isinstance(regimen, (list, tuple)):
         out = Regimen(regimen)

@@ -7,8 +7,14 @@ States (amounts of intact EVs, particles). *Live* states:
   the organ), ``i_tissue`` (interstitial and parenchymal space) and ``i_cells``
   (cell-associated / phagocytosed EVs).
 
-*Sink* states (cumulative elimination): ``degraded_<organ>`` for each organ, ``urine`` and
-``feces`` (biliary excretion).
+- administration depots: ``lung_airspace`` (intratracheal; part of the lung), and the sites
+  ``nasal_cavity`` (intranasal), ``peritoneal_cavity`` (intraperitoneal) and
+  ``subcutaneous_site`` (subcutaneous).
+
+*Sink* states (cumulative elimination): ``degraded_<organ>`` for each organ and
+``degraded_<site>`` for each site, ``urine``, ``feces`` (biliary excretion) and ``swallowed``
+(mucociliary clearance from the nose or airways; EVs swallowed are taken as lost, since no
+data show intact EVs absorbed from the gut).
 
 With :math:`C = A/V` and organ flow :math:`Q_i`, for each organ
 
@@ -28,10 +34,22 @@ outflows of spleen and gut). Venous blood collects the outflows of liver, kidney
 the non-portal part of rest; arterial blood collects the lung outflow. Urine clears kidney
 vascular concentration (:math:`CL_u C_{v,kidney}`), bile clears liver tissue concentration
 (:math:`CL_b C_{t,liver}`), and degradation in cells feeds ``degraded_<organ>``.
+
+Depots empty by first-order exits (rates in ``params/routes/``):
+
+.. math::
+
+    \\frac{dA_{nasal}}{dt} &= -(k_{nb} + k_{a,IN} + k_{mcc,IN} + k_{d,IN}) A_{nasal}
+        \\quad (k_{nb} \\to \\text{brain tissue},\\ k_{a,IN} \\to \\text{venous blood}) \\\\
+    \\frac{dA_{ip}}{dt} &= -(k_{a,IP} + k_{d,IP}) A_{ip},\\quad
+    \\frac{dA_{sc}}{dt} = -(k_{a,SC} + k_{d,SC}) A_{sc} \\quad (k_a \\to \\text{venous blood}) \\\\
+    \\frac{dA_{air}}{dt} &= -(k_{a,IT} + k_{am} + k_{mcc,IT}) A_{air}
+        \\quad (k_{a,IT} \\to \\text{lung vascular},\\ k_{am} \\to \\text{lung cells})
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -40,17 +58,37 @@ import numpy as np
 from ._parameters import ORGANS, ModelParameters, derived_values
 
 POOLS: tuple[str, ...] = ("vascular", "tissue", "cells")
-LIVE_STATES: tuple[str, ...] = ("blood_venous", "blood_arterial") + tuple(
-    f"{organ}_{pool}" for organ in ORGANS for pool in POOLS
+SITES: tuple[str, ...] = ("nasal_cavity", "peritoneal_cavity", "subcutaneous_site")
+"""Administration sites outside the organs (depots of the intranasal, intraperitoneal and
+subcutaneous routes); the intratracheal depot, ``lung_airspace``, belongs to the lung."""
+
+LIVE_STATES: tuple[str, ...] = (
+    ("blood_venous", "blood_arterial")
+    + tuple(f"{organ}_{pool}" for organ in ORGANS for pool in POOLS)
+    + ("lung_airspace",)
+    + SITES
 )
-SINK_STATES: tuple[str, ...] = tuple(f"degraded_{organ}" for organ in ORGANS) + ("urine", "feces")
+SINK_STATES: tuple[str, ...] = (
+    tuple(f"degraded_{organ}" for organ in ORGANS)
+    + tuple(f"degraded_{site}" for site in SITES)
+    + ("urine", "feces", "swallowed")
+)
 STATES: tuple[str, ...] = LIVE_STATES + SINK_STATES
 """All state names, in the column order of ``SimulationResult.amounts_particles``."""
 
-REPORTED_ORGANS: tuple[str, ...] = ("blood",) + ORGANS + ("eliminated",)
-"""Organs reported to users; they partition the dose."""
+REPORTED_ORGANS: tuple[str, ...] = ("blood",) + ORGANS + SITES + ("eliminated",)
+"""Organs (and administration sites) reported to users; they partition the dose."""
+
+TISSUES: tuple[str, ...] = ("blood",) + ORGANS
+"""Reported organs with a volume, hence concentrations and %ID/g."""
 
 ELIMINATION_PATHWAYS: tuple[str, ...] = SINK_STATES
+
+ORGAN_POOLS: dict[str, tuple[str, ...]] = {
+    organ: tuple(f"{organ}_{pool}" for pool in POOLS) + (("lung_airspace",) if organ == "lung" else ())
+    for organ in ORGANS
+}
+"""Live states of each organ."""
 
 _INDEX = {name: i for i, name in enumerate(STATES)}
 N_LIVE = len(LIVE_STATES)
@@ -97,13 +135,17 @@ def organ_membership() -> np.ndarray:
     -------
     ndarray, shape (n_reported_organs, n_states)
         1 where a state belongs to an organ; ``blood`` is the arterial and venous pools, each
-        organ holds its vascular, tissue and cell pools, ``eliminated`` holds the sinks.
+        organ holds its vascular, tissue and cell pools (the lung also its airspace), each
+        administration site its depot, ``eliminated`` holds the sinks.
     """
     member = np.zeros((len(REPORTED_ORGANS), len(STATES)))
     member[0, [_INDEX["blood_venous"], _INDEX["blood_arterial"]]] = 1.0
     for k, organ in enumerate(ORGANS, start=1):
         for pool in POOLS:
             member[k, _INDEX[f"{organ}_{pool}"]] = 1.0
+    member[REPORTED_ORGANS.index("lung"), _INDEX["lung_airspace"]] = 1.0
+    for site in SITES:
+        member[REPORTED_ORGANS.index(site), _INDEX[site]] = 1.0
     member[-1, N_LIVE:] = 1.0
     return member
 
@@ -113,7 +155,7 @@ class Volumes:
     """Volumes (mL) used to turn amounts into concentrations, per state and per organ."""
 
     state_ml: np.ndarray  # (..., n_live)
-    organ_ml: np.ndarray  # (..., n_reported_organs - 1); blood is the circulating pools
+    organ_ml: np.ndarray  # (..., n_tissues) in TISSUES order; blood is the circulating pools
 
 
 def volumes(values: Mapping[str, np.ndarray | float]) -> Volumes:
@@ -128,6 +170,9 @@ def volumes(values: Mapping[str, np.ndarray | float]) -> Volumes:
         f_vas = np.asarray(values[f"{o}_vascular_fraction"], dtype=float)
         state += [vol * f_vas, vol * (1.0 - f_vas), vol * (1.0 - f_vas)]
         organ.append(vol)
+    # Depots have no physiological volume: no flow leaves them, so none is needed; NaN keeps
+    # any accidental concentration visible.
+    state += [np.nan] * (1 + len(SITES))
     return Volumes(np.stack(np.broadcast_arrays(*state), axis=-1), np.stack(np.broadcast_arrays(*organ), axis=-1))
 
 
@@ -241,6 +286,7 @@ def transfers(values: Mapping[str, np.ndarray | float]) -> list[Transfer]:
         move(cel, tis, release * (1.0 - f_rel), "release", (rel_name, f_name))
         deg_name = f"{organ}_degradation_per_h"
         move(cel, f"degraded_{organ}", v[deg_name], "elimination", (deg_name,))
+    _route_transfers(v, move)
     flow(
         "kidney_vascular",
         "urine",
@@ -256,6 +302,37 @@ def transfers(values: Mapping[str, np.ndarray | float]) -> list[Transfer]:
         ("liver_biliary_clearance_ml_per_h",),
     )
     return out
+
+
+def _route_value(v: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    """A route parameter, or 0 when the species has no parameters for that route."""
+    return v[name] if name in v else np.zeros(1)
+
+
+def _route_transfers(v: Mapping[str, np.ndarray], move) -> None:
+    """Exits from the administration depots (see ``params/routes/``)."""
+    r = functools.partial(_route_value, v)
+    n = "intranasal_"
+    move("nasal_cavity", "brain_tissue", r(n + "nose_to_brain_per_h"), "route", (n + "nose_to_brain_per_h",))
+    move("nasal_cavity", "blood_venous", r(n + "absorption_per_h"), "route", (n + "absorption_per_h",))
+    move(
+        "nasal_cavity", "swallowed", r(n + "mucociliary_clearance_per_h"), "route", (n + "mucociliary_clearance_per_h",)
+    )
+    move("nasal_cavity", "degraded_nasal_cavity", r(n + "degradation_per_h"), "route", (n + "degradation_per_h",))
+    for route, site in (("intraperitoneal", "peritoneal_cavity"), ("subcutaneous", "subcutaneous_site")):
+        k_abs, k_deg = f"{route}_absorption_per_h", f"{route}_degradation_per_h"
+        move(site, "blood_venous", r(k_abs), "route", (k_abs,))
+        move(site, f"degraded_{site}", r(k_deg), "route", (k_deg,))
+    t = "intratracheal_"
+    move("lung_airspace", "lung_vascular", r(t + "absorption_per_h"), "route", (t + "absorption_per_h",))
+    move("lung_airspace", "lung_cells", r(t + "macrophage_uptake_per_h"), "route", (t + "macrophage_uptake_per_h",))
+    move(
+        "lung_airspace",
+        "swallowed",
+        r(t + "mucociliary_clearance_per_h"),
+        "route",
+        (t + "mucociliary_clearance_per_h",),
+    )
 
 
 def rate_matrices(values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray, np.ndarray]:

@@ -195,6 +195,101 @@ _EV_EXTRA_SPECS: dict[str, tuple[_Spec, ...]] = {
 }
 
 
+ROUTE_SPECS: dict[str, tuple[_Spec, ...]] = {
+    "intranasal": (
+        _Spec(
+            "nose_to_brain_per_h",
+            "nose_to_brain_per_h",
+            "1/h",
+            "non_negative",
+            description="direct transport from the nasal cavity to brain tissue (olfactory and trigeminal pathways)",
+        ),
+        _Spec(
+            "absorption_per_h",
+            "absorption_per_h",
+            "1/h",
+            "non_negative",
+            description="absorption from the nasal cavity into systemic venous blood",
+        ),
+        _Spec(
+            "mucociliary_clearance_per_h",
+            "mucociliary_clearance_per_h",
+            "1/h",
+            "non_negative",
+            description="mucociliary clearance to the pharynx (swallowed, eliminated)",
+        ),
+        _Spec(
+            "degradation_per_h",
+            "degradation_per_h",
+            "1/h",
+            "non_negative",
+            description="local loss of intact EVs in the nasal cavity",
+        ),
+    ),
+    "intraperitoneal": (
+        _Spec(
+            "absorption_per_h",
+            "absorption_per_h",
+            "1/h",
+            "non_negative",
+            description="absorption from the peritoneal cavity into venous blood (lymphatic route)",
+        ),
+        _Spec(
+            "degradation_per_h",
+            "degradation_per_h",
+            "1/h",
+            "non_negative",
+            description="local loss in the peritoneal cavity (peritoneal macrophages)",
+        ),
+    ),
+    "subcutaneous": (
+        _Spec(
+            "absorption_per_h",
+            "absorption_per_h",
+            "1/h",
+            "non_negative",
+            description="absorption from the injection site into venous blood (lymphatic route)",
+        ),
+        _Spec(
+            "degradation_per_h",
+            "degradation_per_h",
+            "1/h",
+            "non_negative",
+            description="local loss at the injection site",
+        ),
+    ),
+    "intratracheal": (
+        _Spec(
+            "absorption_per_h",
+            "absorption_per_h",
+            "1/h",
+            "non_negative",
+            description="translocation from the lung airspace across the air-blood barrier into lung blood",
+        ),
+        _Spec(
+            "macrophage_uptake_per_h",
+            "macrophage_uptake_per_h",
+            "1/h",
+            "non_negative",
+            description="uptake from the airspace by alveolar macrophages (into lung cells)",
+        ),
+        _Spec(
+            "mucociliary_clearance_per_h",
+            "mucociliary_clearance_per_h",
+            "1/h",
+            "non_negative",
+            description="mucociliary clearance up the airways (swallowed, eliminated)",
+        ),
+    ),
+}
+"""Parameters of each depot route, read from ``params/routes/<route>.toml`` per species."""
+
+ROUTE_PARAMETERS: dict[str, tuple[str, ...]] = {
+    route: tuple(f"{route}_{spec.name}" for spec in specs) for route, specs in ROUTE_SPECS.items()
+}
+"""Flat parameter names of each depot route, e.g. ``intranasal_nose_to_brain_per_h``."""
+
+
 def is_real_number(value: object) -> bool:
     """True for Python and numpy real numbers, False for booleans and everything else."""
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
@@ -240,10 +335,14 @@ def _all_specs() -> dict[str, _Spec]:
     for organ in ORGANS:
         for spec in _ORGAN_PHYSIOLOGY_SPECS[organ] + _EV_ORGAN_SPECS + _EV_EXTRA_SPECS.get(organ, ()):
             out[f"{organ}_{spec.name}"] = spec
+    for route, specs in ROUTE_SPECS.items():
+        for spec in specs:
+            out[f"{route}_{spec.name}"] = spec
     return out
 
 
 _SPECS = _all_specs()
+_ROUTE_NAMES = frozenset(name for names in ROUTE_PARAMETERS.values() for name in names)
 
 
 def parameter_names() -> tuple[str, ...]:
@@ -356,7 +455,11 @@ class ModelParameters:
     files: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        missing = [name for name in _SPECS if name not in self.values]
+        missing = [name for name in _SPECS if name not in self.values and name not in _ROUTE_NAMES]
+        for names in ROUTE_PARAMETERS.values():
+            present = [name for name in names if name in self.values]
+            if present and len(present) < len(names):
+                missing += [name for name in names if name not in self.values]
         if missing:
             raise ParameterError(f"missing parameter(s): {', '.join(missing)}.")
         unknown = [name for name in self.values if name not in _SPECS]
@@ -371,6 +474,12 @@ class ModelParameters:
         object.__setattr__(self, "values", MappingProxyType({k: float(v) for k, v in self.values.items()}))
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
 
+    def __repr__(self) -> str:
+        return (
+            f"ModelParameters(species={self.species!r}, ev={self.ev!r}, {len(self.values)} values, "
+            f"routes={self.routes!r}, files={self.files!r})"
+        )
+
     def __getitem__(self, name: str) -> float:
         if name in self.values:
             return self.values[name]
@@ -383,6 +492,11 @@ class ModelParameters:
     def is_linear(self) -> bool:
         """True when no organ has a finite phagocytic capacity."""
         return all(math.isinf(self.values[f"{o}_capacity_particles"]) for o in ORGANS)
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        """Depot routes with parameters for this species (IV and local injection need none)."""
+        return tuple(route for route, names in ROUTE_PARAMETERS.items() if names[0] in self.values)
 
     def replace(self, source: str | None = None, **changes: float) -> ModelParameters:
         """Return a copy with some values changed (and validated).
@@ -399,6 +513,12 @@ class ModelParameters:
             raise ParameterError(
                 f"unknown parameter(s): {', '.join(map(repr, unknown))}; "
                 "see exopk.parameter_names() for the valid names."
+            )
+        absent = [name for name in changes if name in _ROUTE_NAMES and name not in self.values]
+        if absent:
+            raise ParameterError(
+                f"{', '.join(map(repr, absent))}: this route has no parameters for species {self.species!r}; "
+                "add a [species.<name>] table to its file under params/routes/."
             )
         values = dict(self.values)
         sources = dict(self.sources)
@@ -426,6 +546,7 @@ class ModelParameters:
                 "description": spec.description,
             }
             for name, spec in _SPECS.items()
+            if name in self.values
         ]
         for name, value in derived_values(self.values).items():
             rows.append(
@@ -455,8 +576,8 @@ def params_dir() -> Path:
     raise ParameterError(f"bundled parameter files not found in {packaged} or {checkout}; reinstall exopk.")
 
 
-def available(kind: Literal["species", "ev"]) -> tuple[str, ...]:
-    """Names of the bundled parameter files of one kind (``"species"`` or ``"ev"``)."""
+def available(kind: Literal["species", "ev", "routes"]) -> tuple[str, ...]:
+    """Names of the bundled parameter files of one kind (``"species"``, ``"ev"`` or ``"routes"``)."""
     return tuple(sorted(p.stem for p in (params_dir() / kind).glob("*.toml")))
 
 
@@ -588,4 +709,40 @@ def load_parameters(species: str | Path = "mouse", ev: str | Path = "msc") -> Mo
     species_name = str(sdata.get("metadata", {}).get("species", species_path.stem))
     ev_name = str(edata.get("metadata", {}).get("ev", ev_path.stem))
     check_flow_and_volume_balance(values, where=str(species_path))
-    return ModelParameters(values, sources, species=species_name, ev=ev_name, files=(str(species_path), str(ev_path)))
+    route_files = _read_routes(species_name, values, sources)
+    files = (str(species_path), str(ev_path)) + route_files
+    return ModelParameters(values, sources, species=species_name, ev=ev_name, files=files)
+
+
+def route_file(route: str) -> Path:
+    """Path of the bundled parameter file of a depot route (``params/routes/<route>.toml``)."""
+    return params_dir() / "routes" / f"{route}.toml"
+
+
+def read_route_file(path: Path, route: str, species: str, values: dict, sources: dict) -> bool:
+    """Read the ``[species.<species>]`` table of one route file; False if the species has none.
+
+    The file holds ``[metadata]`` and one table per species, each with every key of the route
+    (``ROUTE_SPECS[route]``) as ``{ value, source }``.
+    """
+    data = _read_toml(path)
+    _check_top_level(path, data, {"metadata", "species"})
+    tables = data.get("species", {})
+    if not isinstance(tables, dict):
+        raise ParameterError(f"{path}: `species` must hold tables [species.<name>]; got {tables!r}.")
+    if species not in tables:
+        return False
+    _read_section(path, f"species.{species}", tables[species], ROUTE_SPECS[route], f"{route}_", values, sources)
+    return True
+
+
+def _read_routes(species: str, values: dict, sources: dict) -> tuple[str, ...]:
+    """Read every bundled route file's table for ``species``; routes without one stay unavailable."""
+    files = []
+    for route in ROUTE_SPECS:
+        path = route_file(route)
+        if not path.is_file():
+            raise ParameterError(f"bundled route file {path} is missing; reinstall exopk.")
+        if read_route_file(path, route, species, values, sources):
+            files.append(str(path))
+    return tuple(files)

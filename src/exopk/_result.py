@@ -10,7 +10,17 @@ import numpy as np
 
 from ._dosing import Regimen
 from ._errors import SimulationError
-from ._model import ELIMINATION_PATHWAYS, N_LIVE, REPORTED_ORGANS, STATES, organ_membership, state_index
+from ._model import (
+    ELIMINATION_PATHWAYS,
+    N_LIVE,
+    ORGAN_POOLS,
+    REPORTED_ORGANS,
+    SITES,
+    STATES,
+    TISSUES,
+    organ_membership,
+    state_index,
+)
 from ._parameters import ModelParameters
 
 UNITS = {
@@ -18,6 +28,7 @@ UNITS = {
     "percent_id": "%ID",
     "percent_id_per_g": "%ID/g",
     "concentration_particles_per_ml": "particles/mL",
+    "extravascular_percent_id": "%ID",
 }
 
 
@@ -72,8 +83,14 @@ class SimulationResult:
 
     @property
     def organs(self) -> tuple[str, ...]:
-        """Reported organs: ``blood``, the six organs and ``eliminated``."""
+        """Reported organs: ``blood``, the six organs, the administration sites and ``eliminated``."""
         return REPORTED_ORGANS
+
+    @property
+    def dosed_sites(self) -> tuple[str, ...]:
+        """Administration sites (``nasal_cavity``, ...) that the regimen doses."""
+        used = {getattr(d, "state", "") for d in self.regimen.doses}
+        return tuple(site for site in SITES if site in used)
 
     def organ_amounts_particles(self) -> np.ndarray:
         """Amounts per reported organ, shape (n_times, n_organs), in :attr:`organs` order."""
@@ -82,6 +99,20 @@ class SimulationResult:
     def amount(self, organ: str) -> np.ndarray:
         """Particles in ``organ`` (all its pools) over time, shape (n_times,)."""
         return self.organ_amounts_particles()[:, _check_organ(organ)]
+
+    def extravascular_amount(self, organ: str) -> np.ndarray:
+        """Particles outside the blood of ``organ``: tissue space and cells (lung: also airspace).
+
+        This is what "reached the organ" means for the brain: EVs that crossed the
+        blood-brain barrier or arrived by the nose-to-brain pathway, not those in its blood.
+        """
+        _check_organ(organ, tuple(ORGAN_POOLS))
+        columns = [state_index(state) for state in ORGAN_POOLS[organ] if not state.endswith("_vascular")]
+        return self.amounts_particles[:, columns].sum(axis=1)
+
+    def extravascular_percent_id(self, organ: str) -> np.ndarray:
+        """:meth:`extravascular_amount` as a percentage of the total dose."""
+        return 100.0 * self.extravascular_amount(organ) / self.dose_particles
 
     def percent_id(self, organ: str) -> np.ndarray:
         """Percentage of the total dose in ``organ``, :math:`100 A/D`."""
@@ -92,7 +123,7 @@ class SimulationResult:
 
         For ``blood`` this is the venous pool, as a blood sample measures it.
         """
-        k = _check_organ(organ, REPORTED_ORGANS[:-1])
+        k = _check_organ(organ, TISSUES)
         if organ == "blood":
             venous = state_index("blood_venous")
             return self.amounts_particles[:, venous] / self.state_volumes_ml[venous]
@@ -114,7 +145,8 @@ class SimulationResult:
         Parameters
         ----------
         pathway : str, optional
-            One of ``degraded_<organ>``, ``urine``, ``feces``; all pathways when omitted.
+            One of ``degraded_<organ>``, ``degraded_<site>``, ``urine``, ``feces``,
+            ``swallowed``; all pathways when omitted.
         """
         if pathway is None:
             return self.amounts_particles[:, N_LIVE:].sum(axis=1)
@@ -137,10 +169,13 @@ class SimulationResult:
         pandas.DataFrame
             Columns ``time_h, organ, quantity, value, unit``. Organs ``blood, lung, liver,
             spleen, kidney, brain, rest`` carry ``amount_particles``, ``percent_id``,
-            ``percent_id_per_g`` and ``concentration_particles_per_ml``; ``eliminated``
-            carries ``amount_particles`` and ``percent_id`` in total and, per pathway,
-            ``<pathway>_amount_particles`` and ``<pathway>_percent_id`` (pathways
-            ``degraded_<organ>``, ``urine``, ``feces``).
+            ``percent_id_per_g`` and ``concentration_particles_per_ml``, and the six organs
+            also ``extravascular_percent_id`` (tissue space and cells); administration sites
+            the regimen doses (``nasal_cavity``, ``peritoneal_cavity``,
+            ``subcutaneous_site``) carry ``amount_particles`` and ``percent_id``;
+            ``eliminated`` carries ``amount_particles`` and ``percent_id`` in total and, per
+            pathway, ``<pathway>_amount_particles`` and ``<pathway>_percent_id`` (pathways
+            :data:`ELIMINATION_PATHWAYS`).
         """
         import pandas as pd
 
@@ -160,7 +195,7 @@ class SimulationResult:
                 )
             )
 
-        for organ in REPORTED_ORGANS[:-1]:
+        for organ in TISSUES:
             add(organ, "amount_particles", self.amount(organ), UNITS["amount_particles"])
             add(organ, "percent_id", self.percent_id(organ), UNITS["percent_id"])
             add(organ, "percent_id_per_g", self.percent_id_per_g(organ), UNITS["percent_id_per_g"])
@@ -170,6 +205,11 @@ class SimulationResult:
                 self.concentration_particles_per_ml(organ),
                 UNITS["concentration_particles_per_ml"],
             )
+            if organ != "blood":
+                add(organ, "extravascular_percent_id", self.extravascular_percent_id(organ), UNITS["percent_id"])
+        for site in self.dosed_sites:
+            add(site, "amount_particles", self.amount(site), UNITS["amount_particles"])
+            add(site, "percent_id", self.percent_id(site), UNITS["percent_id"])
         add("eliminated", "amount_particles", self.eliminated(), UNITS["amount_particles"])
         add("eliminated", "percent_id", 100.0 * self.eliminated() / self.dose_particles, UNITS["percent_id"])
         for pathway in ELIMINATION_PATHWAYS:

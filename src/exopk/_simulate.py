@@ -11,8 +11,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import _solve
-from ._dosing import Dose, Events, Regimen, as_regimen
-from ._errors import ParameterError, SimulationError
+from ._dosing import DEPOT_ROUTES, Dose, Events, Regimen, as_regimen
+from ._errors import DosingError, ParameterError, SimulationError
 from ._model import N_LIVE, N_SINK, organ_membership, rate_matrices, volumes
 from ._parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
 from ._result import BatchResult, SimulationResult
@@ -49,6 +49,17 @@ def check_times(t_h: ArrayLike, name: str = "t_h") -> np.ndarray:
     if np.any(np.diff(t) <= 0):
         raise SimulationError(f"`{name}` must be strictly increasing; got {t[:5]!r}...")
     return t
+
+
+def check_routes(params: ModelParameters, regimen: Regimen) -> None:
+    """Raise :class:`DosingError` if the regimen uses a depot route the species has no parameters for."""
+    missing = [route for route in regimen.routes if route in DEPOT_ROUTES and route not in params.routes]
+    if missing:
+        route = missing[0]
+        raise DosingError(
+            f"route {route!r} has no parameters for species {params.species!r}: add a [species.{params.species}] "
+            f"table to params/routes/{route}.toml (species with {route} parameters are listed there)."
+        )
 
 
 def simulate(
@@ -102,6 +113,7 @@ def simulate(
     t = check_times(t_h)
     if reg.total_particles <= 0:
         raise SimulationError("the regimen's total dose is 0 particles; %ID is undefined. Give a positive dose.")
+    check_routes(params, reg)
     if method is None:
         method = "exact" if params.is_linear else "ode"
     if method not in ("exact", "expm", "ode"):
@@ -298,6 +310,7 @@ def simulate_batch(
         raise SimulationError(f"`memory_mb` must be positive; got {memory_mb!r}.")
     if not params.is_linear:
         raise SimulationError("simulate_batch solves the linear model only; set every `capacity_particles` to inf.")
+    check_routes(params, reg)
     values, n_sets = _batch_values(params, variations)
     events = reg.events()
     dose = reg.total_particles
