@@ -3,6 +3,15 @@
 Public API; everything else is private.
 """
 
+from ._compare import (
+    EXPOSURE_COMPARTMENTS,
+    RouteComparison,
+    auc_to_infinity,
+    auc_to_time,
+    compare_routes,
+    plot_route_comparison,
+    targeting_metrics,
+)
 from ._dosing import (
     ROUTES,
     Intranasal,
@@ -26,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ELIMINATION_PATHWAYS",
+    "EXPOSURE_COMPARTMENTS",
     "ORGANS",
     "REPORTED_ORGANS",
     "ROUTES",
@@ -42,14 +52,20 @@ __all__ = [
     "ModelParameters",
     "ParameterError",
     "Regimen",
+    "RouteComparison",
     "SimulationError",
     "SimulationResult",
     "Subcutaneous",
+    "auc_to_infinity",
+    "auc_to_time",
     "available",
+    "compare_routes",
     "load_parameters",
     "parameter_names",
     "particles_from_protein",
     "plot_organ_curves",
+    "plot_route_comparison",
     "simulate",
     "simulate_batch",
+    "targeting_metrics",
 ]

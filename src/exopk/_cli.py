@@ -118,10 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dosing.add_argument("--duration", type=_positive_float("--duration"), help="infusion duration (h), for iv_infusion")
     dosing.add_argument(
+        "--site",
+        help="target of --route local: <organ>_<vascular|tissue>, e.g. kidney_vascular (intra-arterial), brain_tissue",
+    )
+    dosing.add_argument(
         "--dose-time", type=_non_negative_float("--dose-time"), default=0.0, help="time of the dose (h)"
     )
     dosing.add_argument(
-        "--regimen", type=Path, help="CSV with columns time_h, route, dose_particles or dose_ug, duration_h"
+        "--regimen", type=Path, help="CSV with columns time_h, route, dose_particles or dose_ug, duration_h, site"
     )
     grid = sim.add_argument_group("output")
     grid.add_argument("--t-end", type=_positive_float("--t-end"), default=48.0, help="end time (h, default 48)")
@@ -141,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="quantity to plot (default: percent_id)",
     )
 
+    _add_compare_parser(commands)
+
     params = commands.add_parser("params", help="parameter sets")
     params_commands = params.add_subparsers(dest="params_command", metavar="ACTION", parser_class=_Parser)
     params_commands.required = True
@@ -150,6 +156,125 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--csv", action="store_true", help="print CSV instead of a text table")
     params_commands.add_parser("list", help="list the bundled species and EV parameter files")
     return parser
+
+
+def _add_compare_parser(commands) -> None:
+    from ._compare import EXPOSURE_COMPARTMENTS
+    from ._dosing import ROUTES
+
+    cmp = commands.add_parser(
+        "compare",
+        help="give the same dose by several routes; exposure per organ, bioavailability, DTE/DTP",
+        description=(
+            "Simulate one dose by each route; write the curves (tidy CSV with a route column), the "
+            "metrics (exact AUCs, bioavailability, brain:blood AUC ratio, DTE %% and DTP %% against "
+            "iv_bolus) and a figure. Brain exposure is brain tissue (extravascular)."
+        ),
+    )
+    add_model_arguments(cmp)
+    dosing = cmp.add_argument_group("dosing")
+    dosing.add_argument(
+        "--routes",
+        default="iv_bolus,intranasal",
+        help=f"comma-separated routes (default: iv_bolus,intranasal); any of: {', '.join(ROUTES)}",
+    )
+    dosing.add_argument("--dose", type=_positive_float("--dose"), default=1e10, help="dose per route (default 1e10)")
+    dosing.add_argument("--dose-unit", choices=("particles", "ug"), default="particles", help="unit of --dose")
+    dosing.add_argument("--particles-per-ug", type=_positive_float("--particles-per-ug"), help="for --dose-unit ug")
+    dosing.add_argument("--duration", type=_positive_float("--duration"), help="infusion duration (h), for iv_infusion")
+    dosing.add_argument("--site", help="target of route local: <organ>_<vascular|tissue>, e.g. kidney_vascular")
+    out = cmp.add_argument_group("output")
+    out.add_argument("--t-end", type=_positive_float("--t-end"), default=48.0, help="end time (h, default 48)")
+    out.add_argument("--dt", type=_positive_float("--dt"), default=0.01, help="output step (h, default 0.01)")
+    out.add_argument("--out", type=Path, help="tidy CSV of the curves: time_h, route, organ, quantity, value, unit")
+    out.add_argument("--metrics", type=Path, help="tidy CSV of the metrics: route, organ, quantity, value, unit")
+    out.add_argument("--plot", type=Path, help="PNG: curves of --organs per route, and AUC per organ and route")
+    out.add_argument(
+        "--organs",
+        default="brain_extravascular,blood",
+        help="places to draw as curves (default: brain_extravascular,blood); any of: "
+        + ", ".join(EXPOSURE_COMPARTMENTS),
+    )
+
+
+def _compare(args) -> int:
+    import numpy as np
+
+    from ._compare import EXPOSURE_COMPARTMENTS, compare_routes, plot_route_comparison
+    from ._dosing import ROUTES
+
+    routes = [r.strip() for r in args.routes.split(",") if r.strip()]
+    for route in routes:
+        if route not in ROUTES:
+            raise UsageError(f"unknown route {route!r} in `--routes`; expected some of: {', '.join(ROUTES)}")
+    if len(set(routes)) != len(routes):
+        raise UsageError(f"`--routes` lists a route twice: {args.routes!r}")
+    _check_route_options(args, routes)
+    organs = [o.strip() for o in args.organs.split(",") if o.strip()]
+    for organ in organs:
+        if organ not in EXPOSURE_COMPARTMENTS:
+            raise UsageError(
+                f"unknown place {organ!r} in `--organs`; expected some of: {', '.join(EXPOSURE_COMPARTMENTS)}"
+            )
+    if args.dt > args.t_end:
+        raise UsageError(f"`--dt` ({args.dt} h) must not exceed `--t-end` ({args.t_end} h)")
+    n_steps = int(round(args.t_end / args.dt))
+    if n_steps > 200_000:
+        raise UsageError(f"--t-end/--dt gives {n_steps} output times per route; at most 200,000 (raise --dt)")
+    for path, flag in ((args.out, "--out"), (args.metrics, "--metrics"), (args.plot, "--plot")):
+        if path is not None:
+            _check_writable(path, flag)
+    params = _load(args)
+    dose = _dose_particles(args)
+    doses = [_single_dose(route, dose, args) for route in routes]
+    t_h = np.linspace(0.0, n_steps * args.dt, n_steps + 1)
+    comparison = compare_routes(params, doses, dose, t_h)
+    metrics = comparison.metrics_frame()
+
+    outputs = _AtomicOutputs()
+    try:
+        if args.out is not None:
+            temp = outputs.temp_for(args.out, "--out")
+            comparison.to_frame().to_csv(temp, index=False, float_format="%.10g")
+        if args.metrics is not None:
+            temp = outputs.temp_for(args.metrics, "--metrics")
+            metrics.to_csv(temp, index=False, float_format="%.10g")
+        if args.plot is not None:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            fig = plot_route_comparison(comparison, organs)
+            temp = outputs.temp_for(args.plot, "--plot")
+            fig.savefig(temp, format="png", dpi=110)
+            plt.close(fig)
+        outputs.commit()
+    except BaseException:
+        outputs.discard()
+        raise
+    lines = [
+        f"exopk compare: {params.species} / {params.ev}, {dose:.4g} particles per route, reference iv_bolus",
+        f"{'route':24s}{'F':>8s}{'blood AUC':>12s}{'brain tissue AUC':>18s}{'liver AUC':>12s}"
+        f"{'brain:blood':>13s}{'DTE %':>10s}{'DTP %':>9s}",
+    ]
+    for route in comparison.routes:
+        auc = comparison.auc_inf_percent_id_h[route]
+        dte = dtp = ""
+        if route != comparison.reference:
+            target = comparison.targeting(route)
+            dte, dtp = f"{target['dte_percent']:.1f}", f"{target['dtp_percent']:.1f}"
+        lines.append(
+            f"{route:24s}{comparison.bioavailability(route):8.3g}{auc['blood']:12.4g}"
+            f"{auc['brain_extravascular']:18.4g}{auc['liver']:12.4g}"
+            f"{comparison.brain_to_blood_auc_ratio(route):13.4g}{dte:>10s}{dtp:>9s}"
+        )
+    lines.append("AUCs are exact, dose to infinity, in %ID·h; F = blood AUC / blood AUC after iv_bolus")
+    for path, what in ((args.out, "curves"), (args.metrics, "metrics"), (args.plot, "plot")):
+        if path is not None:
+            lines.append(f"wrote {what}: {path}")
+    print("\n".join(lines))
+    return 0
 
 
 def _check_bundled_name(kind: str, name: str) -> None:
@@ -183,8 +308,51 @@ def _load(args):
     return params
 
 
+def _dose_particles(args) -> float:
+    """The --dose in particles (converting µg with --particles-per-ug)."""
+    from ._dosing import particles_from_protein
+
+    if args.dose is None:
+        raise UsageError("give a dose with --dose (particles)")
+    if args.dose_unit == "ug":
+        if args.particles_per_ug is None:
+            raise UsageError("`--dose-unit ug` needs `--particles-per-ug` (no default conversion is assumed)")
+        return particles_from_protein(args.dose, args.particles_per_ug)
+    return args.dose
+
+
+def _check_route_options(args, routes: list[str]) -> None:
+    """--duration belongs to iv_infusion and --site to local; each needs its route and vice versa."""
+    flag = "--routes" if hasattr(args, "routes") else "--route"
+    if args.duration is not None and "iv_infusion" not in routes:
+        raise UsageError(f"`--duration` applies to iv_infusion only; got {flag} {','.join(routes)}")
+    if "iv_infusion" in routes and args.duration is None:
+        raise UsageError("route iv_infusion needs `--duration` (h)")
+    if args.site is not None and "local" not in routes:
+        raise UsageError(f"`--site` applies to route local only; got {flag} {','.join(routes)}")
+    if "local" in routes and args.site is None:
+        raise UsageError("route local needs `--site <organ>_<vascular|tissue>`, e.g. kidney_vascular")
+
+
+def _single_dose(route: str, dose_particles: float, args, t_h: float = 0.0):
+    """One dose from the command-line options (--duration for iv_infusion, --site for local)."""
+    from ._compare import route_dose
+    from ._dosing import LOCAL_SPACES
+    from ._parameters import ORGANS
+
+    organ, space = None, "tissue"
+    if route == "local":
+        organ, _, space = args.site.rpartition("_")
+        if organ not in ORGANS or space not in LOCAL_SPACES:
+            raise UsageError(
+                f"`--site` must be <organ>_<vascular|tissue> with organ one of {', '.join(ORGANS)}; got {args.site!r}"
+            )
+    duration = args.duration if route == "iv_infusion" else None
+    return route_dose(route, dose_particles, t_h=t_h, duration_h=duration, organ=organ, space=space)
+
+
 def _regimen(args):
-    from ._dosing import IVBolus, IVInfusion, Regimen, particles_from_protein
+    from ._dosing import Regimen
 
     if args.regimen is not None:
         if args.dose is not None:
@@ -194,19 +362,8 @@ def _regimen(args):
         return Regimen.from_csv(args.regimen, particles_per_ug=args.particles_per_ug)
     if args.dose is None:
         raise UsageError("give a dose with --dose (particles) or a regimen file with --regimen")
-    if args.dose_unit == "ug":
-        if args.particles_per_ug is None:
-            raise UsageError("`--dose-unit ug` needs `--particles-per-ug` (no default conversion is assumed)")
-        dose_particles = particles_from_protein(args.dose, args.particles_per_ug)
-    else:
-        dose_particles = args.dose
-    if args.route == "iv_infusion":
-        if args.duration is None:
-            raise UsageError("`--route iv_infusion` needs `--duration` (h)")
-        return Regimen([IVInfusion(dose_particles=dose_particles, duration_h=args.duration, t_h=args.dose_time)])
-    if args.duration is not None:
-        raise UsageError(f"`--duration` applies to iv_infusion only; got --route {args.route}")
-    return Regimen([IVBolus(dose_particles=dose_particles, t_h=args.dose_time)])
+    _check_route_options(args, [args.route])
+    return Regimen([_single_dose(args.route, _dose_particles(args), args, t_h=args.dose_time)])
 
 
 def _check_writable(path: Path, flag: str) -> None:
@@ -311,12 +468,16 @@ def _print_summary(result, args) -> None:
         f"total dose {result.dose_particles:.4g} particles, {t.size} times to {t[-1]:g} h, method {result.method}",
         header,
     ]
-    for organ in result.organs:
+    sites = {"nasal_cavity", "peritoneal_cavity", "subcutaneous_site"} - set(result.dosed_sites)
+    for organ in (o for o in result.organs if o not in sites):
         values = (
             result.percent_id(organ) if organ != "eliminated" else 100 * result.eliminated() / result.dose_particles
         )
         row = "".join(f"{np.interp(x, t, values):14.4g}" for x in marks)
         lines.append(f"{organ:13s}{row}")
+        if organ == "brain":
+            row = "".join(f"{np.interp(x, t, result.extravascular_percent_id('brain')):14.4g}" for x in marks)
+            lines.append(f"{'  tissue':13s}{row}")
     for path, what in ((args.out, "table"), (args.plot, "plot")):
         if path is not None:
             lines.append(f"wrote {what}: {path}")
@@ -348,6 +509,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "compare":
+            return _compare(args)
         return _params(args)
     except UsageError as err:
         print(f"exopk: error: {err}", file=sys.stderr)

@@ -85,6 +85,11 @@ class _Instant:
         """Time the dose is complete (h)."""
         return self.t_h
 
+    @property
+    def inputs(self) -> dict[str, float]:
+        """Share of the dose entering each state."""
+        return {self.state: 1.0}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IVBolus(_Instant):
@@ -102,6 +107,13 @@ class IVBolus(_Instant):
     state = "blood_venous"
 
 
+# Mouse: share of an intranasal instillation found in the lower respiratory tract 5 min after
+# dosing, by total volume (Southam DS et al. 2002 Am J Physiol Lung 282:L833, 99mTc-sulfur colloid;
+# literature-2.md §1d). Volume in µL -> percent of the dose.
+_SOUTHAM_2002_VOLUME_UL = (5.0, 25.0, 50.0)
+_SOUTHAM_2002_LOWER_AIRWAY_PERCENT = {"awake": (0.0, 5.3, 55.7), "anaesthetised": (0.0, 30.1, 55.7)}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Intranasal(_Instant):
     """Intranasal instillation into the nasal cavity.
@@ -109,7 +121,9 @@ class Intranasal(_Instant):
     From the cavity, EVs reach brain tissue directly (olfactory and trigeminal pathways,
     bypassing the blood-brain barrier), are absorbed into venous blood, are cleared by the
     mucociliary escalator and swallowed (eliminated), or are lost locally. Rates per species
-    in ``params/routes/intranasal.toml``.
+    in ``params/routes/intranasal.toml``. Part of a large instilled volume runs into the lungs:
+    ``lower_airway_fraction`` of the dose enters the lung airspace instead (see
+    :meth:`from_volume`).
 
     Parameters
     ----------
@@ -117,10 +131,59 @@ class Intranasal(_Instant):
         Number of EVs given (both nostrils together).
     t_h : float, default 0.0
         Time of dosing (h).
+    lower_airway_fraction : float, default 0.0
+        Share of the dose reaching the lower airways at dosing, in [0, 1]. It depends on the
+        volume and on anaesthesia, not on the EVs: 0 for 5 µL in mice, 5 % (awake) or 30 %
+        (anaesthetised) for 25 µL, 56 % for 50 µL (Southam et al. 2002).
     """
+
+    lower_airway_fraction: float = 0.0
 
     route = "intranasal"
     state = "nasal_cavity"
+
+    def __post_init__(self) -> None:
+        _Instant.__post_init__(self)
+        f = self.lower_airway_fraction
+        if not is_real_number(f) or not math.isfinite(f) or not 0.0 <= f <= 1.0:
+            raise DosingError(f"`lower_airway_fraction` must be a fraction in [0, 1]; got {f!r}.")
+
+    @property
+    def inputs(self) -> dict[str, float]:
+        """Share of the dose entering the nasal cavity and the lung airspace."""
+        return {"nasal_cavity": 1.0 - self.lower_airway_fraction, "lung_airspace": self.lower_airway_fraction}
+
+    @classmethod
+    def from_volume(
+        cls, dose_particles: float, volume_ul: float, *, anaesthetised: bool = False, t_h: float = 0.0
+    ) -> Intranasal:
+        """An intranasal dose whose lower-airway share follows the instilled volume (mouse).
+
+        Linear interpolation of the share found in the lower respiratory tract 5 min after
+        instillation: 5 µL: 0 %; 25 µL: 5.3 % awake, 30.1 % anaesthetised; 50 µL: 55.7 %
+        (Southam DS et al. 2002 Am J Physiol Lung Cell Mol Physiol 282:L833, mice). The mouse
+        nasal cavity holds about 32 µL (Gross et al. 1982).
+
+        Parameters
+        ----------
+        dose_particles : float
+            Number of EVs given.
+        volume_ul : float
+            Total instilled volume (µL, both nostrils), between 0 and 50.
+        anaesthetised : bool, default False
+            Dosing under anaesthesia (more reaches the lungs).
+        t_h : float, default 0.0
+            Time of dosing (h).
+        """
+        _require_finite_non_negative("volume_ul", volume_ul)
+        if volume_ul > _SOUTHAM_2002_VOLUME_UL[-1]:
+            raise DosingError(
+                f"`volume_ul` above {_SOUTHAM_2002_VOLUME_UL[-1]:g} µL is outside the measured range "
+                f"(Southam et al. 2002); got {volume_ul!r}."
+            )
+        table = _SOUTHAM_2002_LOWER_AIRWAY_PERCENT["anaesthetised" if anaesthetised else "awake"]
+        percent = float(np.interp(volume_ul, _SOUTHAM_2002_VOLUME_UL, table, left=0.0))
+        return cls(dose_particles=dose_particles, t_h=t_h, lower_airway_fraction=percent / 100.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -334,7 +397,8 @@ class Regimen:
         infusions = [d for d in self.doses if isinstance(d, IVInfusion)]
         bolus_amounts = np.zeros((len(boluses), N_LIVE))
         for k, d in enumerate(boluses):
-            bolus_amounts[k, state_index(d.state)] = d.dose_particles
+            for state, share in d.inputs.items():
+                bolus_amounts[k, state_index(state)] += share * d.dose_particles
         rates = np.zeros((len(infusions), N_LIVE))
         for k, d in enumerate(infusions):
             rates[k, venous] = d.rate_particles_per_h

@@ -1,0 +1,474 @@
+"""Comparing administration routes: exposure per organ, bioavailability, brain targeting.
+
+The same dose is simulated by each route; the metrics come from exact areas under the curves
+of the linear model (:func:`auc_to_infinity`), so they do not depend on how long a run is or
+how fine its grid. Brain exposure means *brain tissue*: the extravascular brain (tissue space
+and cells), which EVs reach by crossing the blood-brain barrier or by the nose-to-brain
+pathways, not the blood inside the brain.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._dosing import (
+    ROUTES,
+    Dose,
+    Intranasal,
+    Intraperitoneal,
+    Intratracheal,
+    IVBolus,
+    IVInfusion,
+    LocalInjection,
+    Regimen,
+    Subcutaneous,
+    as_regimen,
+)
+from ._errors import DosingError, SimulationError
+from ._model import N_LIVE, ORGAN_POOLS, REPORTED_ORGANS, STATES, organ_membership, rate_matrices
+from ._parameters import ORGANS, ModelParameters
+from ._result import SimulationResult
+from ._simulate import check_routes, check_times, simulate
+from ._solve import expm_single
+
+EXPOSURE_COMPARTMENTS: tuple[str, ...] = (
+    ("blood",) + ORGANS + tuple(f"{organ}_extravascular" for organ in ORGANS) + REPORTED_ORGANS[len(ORGANS) + 1 : -1]
+)
+"""Places whose exposure (AUC) is reported: ``blood``, each organ (all its pools), each organ's
+extravascular part (``brain_extravascular`` = brain tissue), and the administration sites."""
+
+
+def _exposure_matrix() -> np.ndarray:
+    """Rows: :data:`EXPOSURE_COMPARTMENTS`; columns: live states; 1 where the state counts."""
+    member = organ_membership()[:-1, :N_LIVE]
+    by_organ = dict(zip(REPORTED_ORGANS[:-1], member, strict=True))
+    rows = []
+    for name in EXPOSURE_COMPARTMENTS:
+        if name.endswith("_extravascular"):
+            organ = name.removesuffix("_extravascular")
+            row = np.zeros(N_LIVE)
+            for state in ORGAN_POOLS[organ]:
+                if not state.endswith("_vascular"):
+                    row[STATES.index(state)] = 1.0
+            rows.append(row)
+        else:
+            rows.append(by_organ[name])
+    return np.array(rows)
+
+
+def _reachable(K: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Boolean mask of the live states reachable from the states in ``start`` along K's transfers."""
+    linked = (K != 0.0) & ~np.eye(K.shape[0], dtype=bool)  # linked[i, j]: j feeds i
+    reached = start.copy()
+    frontier = start.copy()
+    while frontier.any():
+        new = linked[:, frontier].any(axis=1) & ~reached
+        reached |= new
+        frontier = new
+    return reached
+
+
+def auc_to_infinity(params: ModelParameters, regimen: Regimen | Dose | Sequence[Dose]) -> dict[str, float]:
+    """Exact areas under the %ID curves from the first dose to infinity (%ID·h).
+
+    For the linear model :math:`dA/dt = K A + u(t)`, the integral of the amounts over all time
+    is :math:`-K^{-1} \\int u\\,dt`, whatever the timing of the doses: it needs one linear solve
+    on the states the doses can reach, no time grid.
+
+    Parameters
+    ----------
+    params : ModelParameters
+        Linear model (every ``capacity_particles`` infinite).
+    regimen : Regimen, a dose or a list of doses
+
+    Returns
+    -------
+    dict
+        ``{place: AUC}`` for every name in :data:`EXPOSURE_COMPARTMENTS`, in %ID·h
+        (percent of the regimen's total dose, times hours).
+
+    Raises
+    ------
+    SimulationError
+        Non-linear model, or a dose reaching a state with no way out (infinite AUC).
+    """
+    if not params.is_linear:
+        raise SimulationError("auc_to_infinity needs the linear model (every `capacity_particles` = inf).")
+    reg = as_regimen(regimen)
+    check_routes(params, reg)
+    dose = reg.total_particles
+    if dose <= 0:
+        raise SimulationError("the regimen's total dose is 0 particles; %ID is undefined.")
+    events = reg.events()
+    given = events.bolus_amounts.sum(axis=0) + (
+        (events.infusion_end_h - events.infusion_start_h) @ events.infusion_rates
+    )
+    K = rate_matrices(params.values)[0][0]
+    reach = _reachable(K, given > 0)
+    sub = K[np.ix_(reach, reach)]
+    if np.linalg.cond(sub) > 1e13:  # a reachable state without a way out: no finite AUC
+        raise SimulationError("a dose reaches states with no elimination; the AUC to infinity is infinite.")
+    amount_h = np.zeros(N_LIVE)
+    amount_h[reach] = -np.linalg.solve(sub, given[reach])
+    auc = _exposure_matrix() @ amount_h * (100.0 / dose)
+    return dict(zip(EXPOSURE_COMPARTMENTS, auc.tolist(), strict=True))
+
+
+def auc_to_time(params: ModelParameters, regimen: Regimen | Dose | Sequence[Dose], t_end_h: float) -> dict[str, float]:
+    """Exact areas under the %ID curves from time 0 to ``t_end_h`` (%ID·h).
+
+    Computed with the integral carried through matrix-exponential steps (no quadrature
+    error, whatever the grid: the first seconds after an IV bolus, when blood fills the organs'
+    vascular spaces, are integrated exactly).
+
+    Parameters
+    ----------
+    params : ModelParameters
+        Linear model.
+    regimen : Regimen, a dose or a list of doses
+    t_end_h : float
+        End of the interval (h), positive.
+
+    Returns
+    -------
+    dict
+        ``{place: AUC}`` for every name in :data:`EXPOSURE_COMPARTMENTS` (%ID·h).
+    """
+    if not params.is_linear:
+        raise SimulationError("auc_to_time needs the linear model (every `capacity_particles` = inf).")
+    if not isinstance(t_end_h, (int, float)) or not math.isfinite(t_end_h) or t_end_h <= 0:
+        raise SimulationError(f"`t_end_h` must be a positive number of hours; got {t_end_h!r}.")
+    reg = as_regimen(regimen)
+    check_routes(params, reg)
+    K, E = rate_matrices(params.values)
+    full = expm_single(K[0], E[0], reg.events(), np.array([0.0, float(t_end_h)]), integrals=True)
+    amount_h = full[-1, N_LIVE + E.shape[1] :]
+    auc = _exposure_matrix() @ amount_h * (100.0 / reg.total_particles)
+    return dict(zip(EXPOSURE_COMPARTMENTS, auc.tolist(), strict=True))
+
+
+def targeting_metrics(
+    brain_auc_in: float, blood_auc_in: float, brain_auc_iv: float, blood_auc_iv: float
+) -> dict[str, float]:
+    """Drug targeting efficiency (DTE %) and direct transport percentage (DTP %) of intranasal dosing.
+
+    .. math::
+
+        DTE\\% = \\frac{(AUC_{brain}/AUC_{blood})_{IN}}{(AUC_{brain}/AUC_{blood})_{IV}} \\times 100,
+        \\qquad
+        DTP\\% = \\frac{B_{IN} - B_x}{B_{IN}} \\times 100,\\quad B_x = \\frac{B_{IV}}{P_{IV}} P_{IN}
+
+    with brain AUC *B* and blood AUC *P* after equal doses. DTE > 100 % means the nose
+    delivers to the brain better than IV per unit of blood exposure; DTP is the share of the
+    intranasal brain exposure not explained by what came through blood. Definitions of
+    Zhang Q et al. 2004 Int J Pharm 275:85, as used in reviews of nose-to-brain delivery
+    (Kozlovskaya L et al. 2014 J Control Release 189:133; literature-2.md §1c). DTP can be
+    negative (when DTE < 100 %); it is reported as computed.
+
+    Parameters
+    ----------
+    brain_auc_in, blood_auc_in : float
+        Brain and blood AUCs after intranasal dosing (any units, the same for all four).
+    brain_auc_iv, blood_auc_iv : float
+        Brain and blood AUCs after intravenous dosing of the same dose.
+
+    Returns
+    -------
+    dict
+        ``dte_percent``, ``dtp_percent``.
+    """
+    values = {
+        "brain_auc_in": brain_auc_in,
+        "blood_auc_in": blood_auc_in,
+        "brain_auc_iv": brain_auc_iv,
+        "blood_auc_iv": blood_auc_iv,
+    }
+    for name, value in values.items():
+        if not isinstance(value, (int, float, np.floating)) or not math.isfinite(value) or value <= 0:
+            raise SimulationError(f"`{name}` must be a positive finite AUC; got {value!r}.")
+    dte = (brain_auc_in / blood_auc_in) / (brain_auc_iv / blood_auc_iv) * 100.0
+    b_x = brain_auc_iv / blood_auc_iv * blood_auc_in
+    dtp = (brain_auc_in - b_x) / brain_auc_in * 100.0
+    return {"dte_percent": float(dte), "dtp_percent": float(dtp)}
+
+
+def route_dose(
+    route: str,
+    dose_particles: float,
+    *,
+    t_h: float = 0.0,
+    duration_h: float | None = None,
+    organ: str | None = None,
+    space: str = "tissue",
+) -> Dose:
+    """One dose by route name (``exopk.ROUTES``).
+
+    Parameters
+    ----------
+    route : str
+        One of ``iv_bolus, iv_infusion, intranasal, intraperitoneal, subcutaneous,
+        intratracheal, local``.
+    dose_particles : float
+        Number of EVs.
+    t_h : float, default 0
+        Time of the dose (h).
+    duration_h : float, optional
+        Infusion duration (h); required for ``iv_infusion`` and refused otherwise.
+    organ, space : str
+        Target of a ``local`` injection (``space`` ``"vascular"`` or ``"tissue"``).
+    """
+    if route not in ROUTES:
+        raise DosingError(f"unknown route {route!r}; expected one of: {', '.join(ROUTES)}.")
+    if route == "iv_infusion":
+        if duration_h is None:
+            raise DosingError("route iv_infusion needs `duration_h` (h).")
+        return IVInfusion(dose_particles=dose_particles, duration_h=duration_h, t_h=t_h)
+    if duration_h is not None:
+        raise DosingError(f"`duration_h` applies to iv_infusion only; got route {route!r}.")
+    if route == "local":
+        if organ is None:
+            raise DosingError("route local needs `organ` (and `space`, 'vascular' or 'tissue').")
+        return LocalInjection(dose_particles=dose_particles, organ=organ, space=space, t_h=t_h)
+    kinds = {
+        "iv_bolus": IVBolus,
+        "intranasal": Intranasal,
+        "intraperitoneal": Intraperitoneal,
+        "subcutaneous": Subcutaneous,
+        "intratracheal": Intratracheal,
+    }
+    return kinds[route](dose_particles=dose_particles, t_h=t_h)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteComparison:
+    """One dose given by several routes: curves, exposures and targeting metrics.
+
+    Attributes
+    ----------
+    results : Mapping[str, SimulationResult]
+        Simulation per route label (the route name, or ``local:<organ>_<space>``).
+    auc_inf_percent_id_h : Mapping[str, Mapping[str, float]]
+        Exact AUC from the dose to infinity per route and place (:data:`EXPOSURE_COMPARTMENTS`).
+    auc_0_t_percent_id_h : Mapping[str, Mapping[str, float]]
+        Exact AUC from 0 to the last output time, per route and place.
+    dose_particles : float
+    reference : str or None
+        The intravenous route the others are compared with (``iv_bolus`` if present).
+    """
+
+    results: Mapping[str, SimulationResult]
+    auc_inf_percent_id_h: Mapping[str, Mapping[str, float]]
+    auc_0_t_percent_id_h: Mapping[str, Mapping[str, float]]
+    dose_particles: float
+    reference: str | None = None
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def routes(self) -> tuple[str, ...]:
+        """Route labels, in the order given."""
+        return tuple(self.results)
+
+    def bioavailability(self, route: str) -> float:
+        """Systemic bioavailability: blood AUC(route) / blood AUC(IV bolus), both to infinity.
+
+        For a depot absorbed into venous blood this equals the depot's absorbed fraction
+        ``k_a / (sum of its exits)``. Returns NaN without an IV reference.
+        """
+        self._check(route)
+        if self.reference is None:
+            return math.nan
+        return self.auc_inf_percent_id_h[route]["blood"] / self.auc_inf_percent_id_h[self.reference]["blood"]
+
+    def brain_to_blood_auc_ratio(self, route: str) -> float:
+        """Brain tissue (extravascular) AUC over blood AUC, both to infinity (%ID·h / %ID·h)."""
+        self._check(route)
+        auc = self.auc_inf_percent_id_h[route]
+        return auc["brain_extravascular"] / auc["blood"]
+
+    def targeting(self, route: str = "intranasal") -> dict[str, float]:
+        """DTE % and DTP % of ``route`` against the IV reference (see :func:`targeting_metrics`)."""
+        self._check(route)
+        if self.reference is None:
+            raise SimulationError("DTE and DTP need an intravenous reference: include iv_bolus in the routes.")
+        a, r = self.auc_inf_percent_id_h[route], self.auc_inf_percent_id_h[self.reference]
+        return targeting_metrics(a["brain_extravascular"], a["blood"], r["brain_extravascular"], r["blood"])
+
+    def _check(self, route: str) -> None:
+        if route not in self.results:
+            raise SimulationError(f"route {route!r} was not compared; compared: {', '.join(self.results)}.")
+
+    def metrics_frame(self):
+        """Exposure and targeting metrics as a tidy table ``route, organ, quantity, value, unit``.
+
+        Quantities: ``auc_inf_percent_id_h`` (dose to infinity) and ``auc_0_t_percent_id_h``
+        (0 to the last output time), both exact, per place; per route
+        ``bioavailability_fraction``, ``brain_to_blood_auc_ratio`` and, for
+        non-IV routes, ``dte_percent`` and ``dtp_percent`` (organ ``brain``).
+        """
+        import pandas as pd
+
+        rows = []
+        for route in self.results:
+            for place, value in self.auc_inf_percent_id_h[route].items():
+                rows.append((route, place, "auc_inf_percent_id_h", value, "%ID·h"))
+                rows.append((route, place, "auc_0_t_percent_id_h", self.auc_0_t_percent_id_h[route][place], "%ID·h"))
+            rows.append((route, "blood", "bioavailability_fraction", self.bioavailability(route), "1"))
+            rows.append((route, "brain", "brain_to_blood_auc_ratio", self.brain_to_blood_auc_ratio(route), "1"))
+            if self.reference is not None and route != self.reference:
+                for name, value in self.targeting(route).items():
+                    rows.append((route, "brain", name, value, "%"))
+        return pd.DataFrame(rows, columns=["route", "organ", "quantity", "value", "unit"])
+
+    def to_frame(self):
+        """All curves as one tidy table ``time_h, route, organ, quantity, value, unit``."""
+        import pandas as pd
+
+        frames = []
+        for route, result in self.results.items():
+            frame = result.to_frame()
+            frame.insert(1, "route", route)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
+
+
+def _curve(result: SimulationResult, place: str) -> np.ndarray:
+    """%ID over time of one exposure place."""
+    if place.endswith("_extravascular"):
+        return result.extravascular_percent_id(place.removesuffix("_extravascular"))
+    return result.percent_id(place)
+
+
+def compare_routes(
+    params: ModelParameters,
+    routes: Sequence[str | Dose] = ("iv_bolus", "intranasal"),
+    dose_particles: float = 1e10,
+    t_h=None,
+    *,
+    infusion_duration_h: float | None = None,
+) -> RouteComparison:
+    """Simulate the same dose by several routes and compute exposure and targeting metrics.
+
+    Parameters
+    ----------
+    params : ModelParameters
+        Linear model with parameters for every depot route used.
+    routes : sequence of str or doses, default ("iv_bolus", "intranasal")
+        Route names (``exopk.ROUTES``; ``iv_infusion`` needs ``infusion_duration_h``;
+        ``local`` must be given as a ``LocalInjection`` dose) or dose objects (their own
+        ``dose_particles`` then wins). ``iv_bolus`` is the reference for bioavailability,
+        DTE and DTP; it is added to the simulations if missing.
+    dose_particles : float, default 1e10
+        Dose per route (particles).
+    t_h : array_like, optional
+        Output times (h); default 0 to 48 h every 0.01 h.
+    infusion_duration_h : float, optional
+        Duration of an ``iv_infusion`` (h).
+
+    Returns
+    -------
+    RouteComparison
+
+    Examples
+    --------
+    >>> import exopk
+    >>> cmp = exopk.compare_routes(exopk.load_parameters("mouse"), ("iv_bolus", "intranasal"))
+    >>> round(cmp.targeting("intranasal")["dte_percent"])  # doctest: +SKIP
+    """
+    t = check_times(np.round(np.arange(0.0, 48.0 + 1e-9, 0.01), 10) if t_h is None else t_h)
+    if isinstance(routes, str):
+        routes = (routes,)
+    if len(routes) == 0:
+        raise SimulationError("`routes` is empty; give at least one route.")
+    doses: dict[str, Dose] = {}
+    for entry in routes:
+        if isinstance(entry, str):
+            if entry == "local":
+                raise DosingError("route 'local' needs its target: pass LocalInjection(organ=..., space=...) instead.")
+            dose = route_dose(entry, dose_particles, duration_h=infusion_duration_h if entry == "iv_infusion" else None)
+        else:
+            dose = as_regimen(entry).doses[0]
+        label = f"local:{dose.state}" if isinstance(dose, LocalInjection) else dose.route
+        if label in doses:
+            raise SimulationError(f"route {label!r} is listed twice.")
+        doses[label] = dose
+    reference = "iv_bolus"
+    if reference not in doses:
+        doses = {reference: IVBolus(dose_particles=dose_particles), **doses}
+    results = {label: simulate(params, dose, t) for label, dose in doses.items()}
+    aucs = {label: auc_to_infinity(params, dose) for label, dose in doses.items()}
+    aucs_t = {label: auc_to_time(params, dose, float(t[-1])) for label, dose in doses.items()}
+    return RouteComparison(
+        results=results,
+        auc_inf_percent_id_h=aucs,
+        auc_0_t_percent_id_h=aucs_t,
+        dose_particles=float(dose_particles),
+        reference=reference,
+        metadata={"species": params.species, "ev": params.ev},
+    )
+
+
+def plot_route_comparison(
+    comparison: RouteComparison,
+    organs: Sequence[str] = ("brain_extravascular", "blood"),
+    *,
+    bar_organs: Sequence[str] = ("blood", "lung", "liver", "spleen", "kidney", "brain_extravascular"),
+):
+    """Curves of chosen places per route (log y), and a bar chart of AUC per place and route.
+
+    Parameters
+    ----------
+    comparison : RouteComparison
+    organs : sequence of str, default ("brain_extravascular", "blood")
+        Places to draw as curves (:data:`EXPOSURE_COMPARTMENTS`).
+    bar_organs : sequence of str
+        Places in the AUC bar chart (exact AUC to infinity, %ID·h, log scale).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    for place in tuple(organs) + tuple(bar_organs):
+        if place not in EXPOSURE_COMPARTMENTS:
+            raise SimulationError(f"unknown place {place!r}; expected some of: {', '.join(EXPOSURE_COMPARTMENTS)}.")
+    n = len(organs)
+    fig = plt.figure(figsize=(4.2 * max(n, 2), 8.0), layout="constrained")
+    grid = fig.add_gridspec(2, max(n, 1))
+    for k, place in enumerate(organs):
+        ax = fig.add_subplot(grid[0, k])
+        top = 0.0
+        for route, result in comparison.results.items():
+            y = _curve(result, place)
+            top = max(top, float(np.max(y, initial=0.0)))
+            ax.plot(result.t_h, np.where(y > 0, y, np.nan), label=route, lw=1.8)
+        ax.set_yscale("log")
+        if top > 0:
+            ax.set_ylim(top * 1e-5, top * 2)
+        ax.set_xlabel("time (h)")
+        ax.set_ylabel("%ID")
+        ax.set_title(place.replace("_extravascular", " tissue (extravascular)"))
+        ax.grid(True, which="both", alpha=0.25)
+        ax.legend(fontsize="small")
+    bars = fig.add_subplot(grid[1, :])
+    width = 0.8 / len(comparison.results)
+    x = np.arange(len(bar_organs))
+    tallest = 0.0
+    for j, (route, auc) in enumerate(comparison.auc_inf_percent_id_h.items()):
+        heights = [max(auc[p], 1e-12) for p in bar_organs]
+        tallest = max(tallest, *heights)
+        bars.bar(x + (j - (len(comparison.results) - 1) / 2) * width, heights, width, label=route)
+    bars.set_ylim(top=tallest * 300)  # room for the legend above the bars
+    bars.set_xticks(x, [p.replace("_extravascular", "\ntissue") for p in bar_organs])
+    bars.set_yscale("log")
+    bars.set_ylabel("AUC 0-∞ (%ID·h)")
+    bars.set_title("exposure per organ and route (exact AUC to infinity)")
+    bars.grid(True, axis="y", which="both", alpha=0.25)
+    bars.legend(fontsize="small", ncols=min(len(comparison.results), 4))
+    species = comparison.metadata.get("species", "")
+    fig.suptitle(f"{species}: {comparison.dose_particles:.3g} particles by {len(comparison.results)} routes")
+    return fig
