@@ -27,7 +27,7 @@ calibrate: $(STAMP)
 	$(BIN)/python calibration/calibrate_mouse_iv.py
 
 examples: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python examples/01_iv_bolus_organ_curves.py
+	for f in examples/*.py; do MPLBACKEND=Agg $(BIN)/python $$f out/$$(basename $$f .py).png || exit 1; done
 
 clean:
 	rm -rf $(VENV) out build dist

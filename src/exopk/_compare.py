@@ -457,14 +457,14 @@ def plot_route_comparison(
     bars = fig.add_subplot(grid[1, :])
     width = 0.8 / len(comparison.results)
     x = np.arange(len(bar_organs))
-    tallest = 0.0
+    all_heights = []
     for j, (route, auc) in enumerate(comparison.auc_inf_percent_id_h.items()):
         heights = [max(auc[p], 1e-12) for p in bar_organs]
-        tallest = max(tallest, *heights)
+        all_heights += heights
         bars.bar(x + (j - (len(comparison.results) - 1) / 2) * width, heights, width, label=route)
-    bars.set_ylim(top=tallest * 300)  # room for the legend above the bars
     bars.set_xticks(x, [p.replace("_extravascular", "\ntissue") for p in bar_organs])
     bars.set_yscale("log")
+    bars.set_ylim(min(all_heights) / 3, max(all_heights) * 300)  # room for the legend above the bars
     bars.set_ylabel("AUC 0-∞ (%ID·h)")
     bars.set_title("exposure per organ and route (exact AUC to infinity)")
     bars.grid(True, axis="y", which="both", alpha=0.25)

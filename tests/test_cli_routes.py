@@ -1,0 +1,126 @@
+"""Routes on the command line: `exopk simulate --route ...` and `exopk compare`."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from exopk._cli import main
+
+
+def run(argv, capsys):
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize("route", ["intranasal", "intraperitoneal", "subcutaneous", "intratracheal"])
+def test_simulate_a_depot_route(route, tmp_path, capsys):
+    out = tmp_path / "sim.csv"
+    status, stdout, err = run(
+        ["simulate", "--route", route, "--dose", "1e10", "--t-end", "4", "--out", str(out)], capsys
+    )
+
+    assert status == 0, err
+    table = pd.read_csv(out)
+    first = table.query("time_h == 0 and quantity == 'percent_id'").set_index("organ")["value"]
+    site = {"intranasal": "nasal_cavity", "intraperitoneal": "peritoneal_cavity", "subcutaneous": "subcutaneous_site"}
+    assert first[site.get(route, "lung")] == pytest.approx(100.0)
+    assert route in stdout
+
+
+def test_simulate_local_injection_needs_a_site(tmp_path, capsys):
+    out = tmp_path / "sim.csv"
+    status, _, err = run(
+        [
+            "simulate",
+            "--route",
+            "local",
+            "--site",
+            "kidney_vascular",
+            "--dose",
+            "1e10",
+            "--t-end",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
+
+    assert status == 0, err
+    table = pd.read_csv(out)
+    kidney0 = table.query("time_h == 0 and organ == 'kidney' and quantity == 'percent_id'")["value"].item()
+    assert kidney0 == pytest.approx(100.0)
+
+
+def test_compare_writes_curves_metrics_and_plot(tmp_path, capsys):
+    curves, metrics, plot = tmp_path / "c.csv", tmp_path / "m.csv", tmp_path / "c.png"
+    status, stdout, err = run(
+        [
+            "compare",
+            "--routes",
+            "iv_bolus,intranasal,intraperitoneal",
+            "--dose",
+            "1e10",
+            "--t-end",
+            "24",
+            "--dt",
+            "0.05",
+            "--out",
+            str(curves),
+            "--metrics",
+            str(metrics),
+            "--plot",
+            str(plot),
+        ],
+        capsys,
+    )
+
+    assert status == 0, err
+    table = pd.read_csv(curves)
+    assert list(table.columns) == ["time_h", "route", "organ", "quantity", "value", "unit"]
+    assert set(table["route"]) == {"iv_bolus", "intranasal", "intraperitoneal"}
+    m = pd.read_csv(metrics)
+    assert list(m.columns) == ["route", "organ", "quantity", "value", "unit"]
+    dte = m.query("route == 'intranasal' and quantity == 'dte_percent'")["value"].item()
+    assert dte > 100.0
+    f_ip = m.query("route == 'intraperitoneal' and quantity == 'bioavailability_fraction'")["value"].item()
+    assert 0.0 < f_ip < 1.0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "DTE %" in stdout and "intranasal" in stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compare", "--routes", "iv_bolus,teleport"], r"unknown route 'teleport' in `--routes`"),
+        (["compare", "--routes", "iv_bolus,iv_bolus"], r"lists a route twice"),
+        (["compare", "--routes", "iv_infusion"], r"route iv_infusion needs `--duration`"),
+        (["compare", "--routes", "local"], r"route local needs `--site"),
+        (["compare", "--routes", "local", "--site", "heart_tissue"], r"`--site` must be <organ>_<vascular\|tissue>"),
+        (["compare", "--routes", "intranasal", "--site", "kidney_tissue"], r"`--site` applies to route local only"),
+        (["compare", "--organs", "brain,spleen_cells"], r"unknown place 'spleen_cells' in `--organs`"),
+        (
+            ["simulate", "--route", "intranasal", "--dose", "1e10", "--duration", "2"],
+            r"`--duration` applies to iv_infusion",
+        ),
+        (["simulate", "--route", "local", "--dose", "1e10"], r"route local needs `--site"),
+    ],
+)
+def test_bad_route_arguments_give_one_line_and_status_2(argv, message, capsys):
+    status, _, err = run(argv, capsys)
+
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("exopk: error: ")
+    assert re.search(message, err), err
+
+
+def test_compare_failure_writes_nothing(tmp_path, capsys):
+    curves = tmp_path / "c.csv"
+    status, _, err = run(["compare", "--routes", "local", "--site", "heart_tissue", "--out", str(curves)], capsys)
+
+    assert status == 2
+    assert not curves.exists() and not list(tmp_path.iterdir())
