@@ -500,8 +500,9 @@ def _resolve(kind: Kind, name_or_path: str | Path) -> Path:
     if not path.is_file():
         choices = ", ".join(available(kind)) or "none"
         flag = _FLAGS[kind]
+        what = "scenario" if kind == "scenarios" else kind
         raise ParameterError(
-            f"unknown {kind} {text!r} (`{flag}`); expected one of: {choices}, or a path to a .toml file."
+            f"unknown {what} {text!r} (`{flag}`); expected one of: {choices}, or a path to a .toml file."
         )
     return path
 
