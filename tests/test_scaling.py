@@ -69,3 +69,12 @@ def test_species_without_km_factor_is_an_error(tmp_path):
     assert exopk.load_parameters(path).species == "rat"  # the table is optional for simulation
     with pytest.raises(exopk.ParameterError, match=re.escape("'norway_rat' has no `km_factor_kg_per_m2`")):
         exopk.scale_dose(1e10, "mouse", path)
+
+
+def test_new_public_functions_document_their_parameters():
+    import inspect
+
+    for name in ("scale_dose", "apply_scenario", "load_scenario", "species_reference", "load_parameters"):
+        doc = inspect.getdoc(getattr(exopk, name))
+        for parameter in inspect.signature(getattr(exopk, name)).parameters:
+            assert parameter in doc, f"exopk.{name}: parameter `{parameter}` is not documented"
