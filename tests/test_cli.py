@@ -103,7 +103,7 @@ def test_params_show_csv(capsys, tmp_path):
 
     table = pd.read_csv(path)
     assert status == 0
-    assert list(table.columns) == ["name", "value", "unit", "source", "description"]
+    assert list(table.columns) == ["name", "value", "unit", "source", "description", "extrapolated"]
     assert table["source"].notna().all()
 
 

@@ -97,7 +97,7 @@ def test_derived_values_follow_from_mass_and_flow_balance(params, name):
 def test_table_lists_every_stored_and_derived_value(params):
     table = params.table()
 
-    assert list(table.columns) == ["name", "value", "unit", "source", "description"]
+    assert list(table.columns) == ["name", "value", "unit", "source", "description", "extrapolated"]
     derived = {
         "rest_volume_ml",
         "rest_blood_flow_ml_per_h",
@@ -572,8 +572,8 @@ def test_unknown_top_level_table(files, tmp_path):
 
 
 def test_unknown_species_name():
-    with pytest.raises(exopk.ParameterError, match=r"unknown species 'rat'.*expected one of: mouse"):
-        exopk.load_parameters(species="rat")
+    with pytest.raises(exopk.ParameterError, match=r"unknown species 'hamster'.*expected one of: human, mouse, rat"):
+        exopk.load_parameters(species="hamster")
 
 
 def test_unknown_ev_name():

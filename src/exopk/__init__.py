@@ -29,6 +29,8 @@ from ._model import ELIMINATION_PATHWAYS, REPORTED_ORGANS, STATES
 from ._parameters import ORGANS, ModelParameters, available, load_parameters, parameter_names
 from ._plot import plot_organ_curves
 from ._result import BatchResult, SimulationResult
+from ._scaling import DoseScaling, scale_dose, species_reference
+from ._scenarios import Scenario, ScenarioChange, apply_scenario, load_scenario
 from ._simulate import simulate, simulate_batch
 
 __version__ = "0.1.0"
@@ -68,4 +70,11 @@ __all__ = [
     "simulate",
     "simulate_batch",
     "targeting_metrics",
+    "DoseScaling",
+    "Scenario",
+    "ScenarioChange",
+    "apply_scenario",
+    "load_scenario",
+    "scale_dose",
+    "species_reference",
 ]

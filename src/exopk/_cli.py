@@ -87,6 +87,15 @@ def add_model_arguments(command: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="change one parameter, e.g. --set liver_capacity_particles=1e12 (repeatable)",
     )
+    model.add_argument(
+        "--scenario",
+        dest="scenarios",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="condition overlay applied before --set, e.g. acute_kidney_injury; bundled name or .toml path "
+        "(repeatable; applied in order; `exopk params list` lists them)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,10 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     params_commands = params.add_subparsers(dest="params_command", metavar="ACTION", parser_class=_Parser)
     params_commands.required = True
     show = params_commands.add_parser("show", help="print the resolved parameters with units and sources")
-    show.add_argument("--species", default="mouse", help="bundled species name or path (default: mouse)")
-    show.add_argument("--ev", default="msc", help="bundled EV preparation or path (default: msc)")
+    add_model_arguments(show)
     show.add_argument("--csv", action="store_true", help="print CSV instead of a text table")
-    params_commands.add_parser("list", help="list the bundled species and EV parameter files")
+    params_commands.add_parser("list", help="list the bundled species, EV and scenario parameter files")
+    _add_scale_dose_parser(commands)
     return parser
 
 
@@ -277,15 +286,32 @@ def _compare(args) -> int:
     return 0
 
 
-def _check_bundled_name(kind: str, name: str) -> None:
+def _add_scale_dose_parser(commands) -> None:
+    scale = commands.add_parser(
+        "scale-dose",
+        help="re-express a dose for another species (per kg and by body surface area), with the assumptions",
+        description="Scale a dose in particles from one species to another: per kg of body weight and by body "
+        "surface area (FDA 2005 Km factors). Prints both, and what each assumes.",
+    )
+    scale.add_argument("--dose", required=True, type=_positive_float("--dose"), help="dose in particles per animal")
+    scale.add_argument("--from", dest="from_species", default="mouse", help="species dosed (default: mouse)")
+    scale.add_argument("--to", dest="to_species", default="human", help="species to scale to (default: human)")
+    scale.add_argument(
+        "--from-weight-g", type=_positive_float("--from-weight-g"), help="body weight of the dosed animal (g)"
+    )
+    scale.add_argument("--to-weight-g", type=_positive_float("--to-weight-g"), help="body weight to scale to (g)")
+
+
+def _check_bundled_name(kind: str, name: str, flag: str | None = None) -> None:
     """An unknown bundled name given on the command line is a usage error."""
-    from ._parameters import available
+    from ._parameters import _FLAGS, available
 
     looks_like_path = name.endswith(".toml") or "/" in name or "\\" in name
     if not looks_like_path and name not in available(kind):  # type: ignore[arg-type]
-        flag = "--species" if kind == "species" else "--ev"
+        flag = flag or _FLAGS[kind]
+        what = "scenario" if kind == "scenarios" else kind
         raise UsageError(
-            f"unknown {kind} {name!r} (`{flag}`); expected one of: {', '.join(available(kind))}, or a .toml path"
+            f"unknown {what} {name!r} (`{flag}`); expected one of: {', '.join(available(kind))}, or a .toml path"
         )  # type: ignore[arg-type]
 
 
@@ -295,7 +321,10 @@ def _load(args):
 
     _check_bundled_name("species", args.species)
     _check_bundled_name("ev", args.ev)
-    params = load_parameters(args.species, args.ev)
+    scenarios = getattr(args, "scenarios", [])
+    for scenario in scenarios:
+        _check_bundled_name("scenarios", scenario)
+    params = load_parameters(args.species, args.ev, scenarios=scenarios)
     overrides = dict(getattr(args, "overrides", []))
     for name in overrides:
         if name not in parameter_names():
@@ -478,18 +507,33 @@ def _print_summary(result, args) -> None:
         if organ == "brain":
             row = "".join(f"{np.interp(x, t, result.extravascular_percent_id('brain')):14.4g}" for x in marks)
             lines.append(f"{'  tissue':13s}{row}")
+    lines += _model_notes(result.params)
     for path, what in ((args.out, "table"), (args.plot, "plot")):
         if path is not None:
             lines.append(f"wrote {what}: {path}")
     print("\n".join(lines))
 
 
+def _model_notes(params) -> list[str]:
+    """Lines naming the scenarios applied and the values extrapolated from another species."""
+    notes = []
+    if params.scenarios:
+        notes.append(f"scenarios: {', '.join(params.scenarios)}")
+    if params.extrapolated:
+        notes.append(
+            f"note: {len(params.extrapolated)} EV constants are extrapolated to {params.species} from another "
+            "species (allometry), not measured; see `exopk params show` (marked ~)"
+        )
+    return notes
+
+
 def _params(args) -> int:
     from ._parameters import available
 
     if args.params_command == "list":
-        print("species: " + ", ".join(available("species")))
-        print("ev:      " + ", ".join(available("ev")))
+        print("species:   " + ", ".join(available("species")))
+        print("ev:        " + ", ".join(available("ev")))
+        print("scenarios: " + ", ".join(available("scenarios")))
         return 0
     params = _load(args)
     table = params.table()
@@ -497,8 +541,44 @@ def _params(args) -> int:
         table.to_csv(sys.stdout, index=False)
         return 0
     print(f"# species {params.species} ({params.files[0]})\n# ev {params.ev} ({params.files[1]})")
+    for name, path in zip(params.scenarios, params.files[2:], strict=False):
+        print(f"# scenario {name} ({path})")
+    if params.extrapolated:
+        print(
+            f"# ~ marks {len(params.extrapolated)} values extrapolated to {params.species} from another species "
+            "(rule in the `extrapolated` column of --csv, exponents and their sources in the EV file's [allometry])"
+        )
     for row in table.itertuples(index=False):
-        print(f"{row.name:40s} {row.value:>12.6g} {row.unit:10s} {row.source}")
+        mark = "~" if row.extrapolated else " "
+        print(f"{mark} {row.name:40s} {row.value:>12.6g} {row.unit:10s} {row.source}")
+    _print_reference(args.species)
+    return 0
+
+
+def _print_reference(species: str) -> None:
+    from ._scaling import species_reference
+
+    reference = {k: v for k, v in species_reference(species).items() if k != "body_weight_g"}
+    if reference:
+        print("# reference physiology (not used by the model equations)")
+        for name, (value, unit, source) in reference.items():
+            print(f"  {name:40s} {value:>12.6g} {unit:10s} {source}")
+
+
+def _scale_dose(args) -> int:
+    from ._scaling import scale_dose
+
+    _check_bundled_name("species", args.from_species, "--from")
+    _check_bundled_name("species", args.to_species, "--to")
+    print(
+        scale_dose(
+            args.dose,
+            args.from_species,
+            args.to_species,
+            from_body_weight_g=args.from_weight_g,
+            to_body_weight_g=args.to_weight_g,
+        ).summary()
+    )
     return 0
 
 
@@ -511,6 +591,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "scale-dose":
+            return _scale_dose(args)
         return _params(args)
     except UsageError as err:
         print(f"exopk: error: {err}", file=sys.stderr)

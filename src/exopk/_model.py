@@ -170,9 +170,9 @@ def volumes(values: Mapping[str, np.ndarray | float]) -> Volumes:
         f_vas = np.asarray(values[f"{o}_vascular_fraction"], dtype=float)
         state += [vol * f_vas, vol * (1.0 - f_vas), vol * (1.0 - f_vas)]
         organ.append(vol)
-    # Depots have no physiological volume: no flow leaves them, so none is needed; NaN keeps
-    # any accidental concentration visible.
-    state += [np.nan] * (1 + len(SITES))
+    # Depots have no blood volume and no flow leaves them: their volume is 0 (a concentration
+    # would be infinite, and none is reported).
+    state += [np.zeros(())] * (1 + len(SITES))
     return Volumes(np.stack(np.broadcast_arrays(*state), axis=-1), np.stack(np.broadcast_arrays(*organ), axis=-1))
 
 

@@ -10,10 +10,16 @@ Loaded values live in a frozen :class:`ModelParameters`, addressed by flat names
 ``"liver_uptake_vascular_per_h"`` or ``"cardiac_output_ml_per_h"`` (never by position).
 Values that follow from others (rest-of-body volume and flow, lung flow, hepatic-artery
 flow) are derived, not stored, so that a change to one value keeps mass and flow balanced.
+
+EV kinetics calibrated in one species are extrapolated allometrically to another (see
+``_scaling.py``; every extrapolated value is flagged in :attr:`ModelParameters.extrapolated`),
+and condition overlays (``params/scenarios/<name>.toml``, see ``_scenarios.py``) change named
+values of a loaded set.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import tomllib
@@ -446,6 +452,12 @@ class ModelParameters:
         EV preparation name, e.g. ``"msc"``.
     files : tuple of str
         Files the values were read from (empty when built in code).
+    extrapolated : Mapping[str, str], optional
+        Values not measured or calibrated in ``species`` but extrapolated from another species,
+        by name, with the rule used (e.g. ``"allometric: mouse value × (70000 g / 25 g)^-0.25 = × 0.1373"``).
+        Empty for the species the EV constants were calibrated in.
+    scenarios : tuple of str, optional
+        Condition overlays applied, in order (see :func:`apply_scenario`).
     """
 
     values: Mapping[str, float]
@@ -453,6 +465,8 @@ class ModelParameters:
     species: str = "custom"
     ev: str = "custom"
     files: tuple[str, ...] = field(default=())
+    extrapolated: Mapping[str, str] = field(default_factory=dict)
+    scenarios: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         missing = [name for name in _SPECS if name not in self.values and name not in _ROUTE_NAMES]
@@ -471,8 +485,13 @@ class ModelParameters:
         for name, value in self.values.items():
             _check_value(name, _SPECS[name].rule, value)
         check_flow_and_volume_balance(self.values)
+        unflaggable = [name for name in self.extrapolated if name not in _SPECS]
+        if unflaggable:
+            raise ParameterError(f"`extrapolated` names unknown parameter(s): {', '.join(map(repr, unflaggable))}.")
         object.__setattr__(self, "values", MappingProxyType({k: float(v) for k, v in self.values.items()}))
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
+        object.__setattr__(self, "extrapolated", MappingProxyType(dict(self.extrapolated)))
+        object.__setattr__(self, "scenarios", tuple(self.scenarios))
 
     def __repr__(self) -> str:
         return (
@@ -501,6 +520,8 @@ class ModelParameters:
     def replace(self, source: str | None = None, **changes: float) -> ModelParameters:
         """Return a copy with some values changed (and validated).
 
+        A changed value is no longer flagged as extrapolated (it was set, not extrapolated).
+
         Parameters
         ----------
         source : str, optional
@@ -525,7 +546,8 @@ class ModelParameters:
         for name, value in changes.items():
             values[name] = value  # validated (and converted to float) by ModelParameters
             sources[name] = source or "set by user"
-        return ModelParameters(values, sources, species=self.species, ev=self.ev, files=self.files)
+        extrapolated = {name: rule for name, rule in self.extrapolated.items() if name not in changes}
+        return dataclasses.replace(self, values=values, sources=sources, extrapolated=extrapolated)
 
     def table(self):
         """All values, stored and derived, as a DataFrame.
@@ -533,7 +555,8 @@ class ModelParameters:
         Returns
         -------
         pandas.DataFrame
-            Columns ``name, value, unit, source, description``.
+            Columns ``name, value, unit, source, description, extrapolated`` (the extrapolation
+            rule, or an empty string for values given for this species).
         """
         import pandas as pd
 
@@ -544,6 +567,7 @@ class ModelParameters:
                 "unit": spec.unit,
                 "source": self.sources.get(name, ""),
                 "description": spec.description,
+                "extrapolated": self.extrapolated.get(name, ""),
             }
             for name, spec in _SPECS.items()
             if name in self.values
@@ -556,9 +580,10 @@ class ModelParameters:
                     "unit": "mL" if name.endswith("_ml") else "mL/h",
                     "source": "derived (mass and flow balance)",
                     "description": _DERIVED_DESCRIPTIONS[name],
+                    "extrapolated": "",
                 }
             )
-        return pd.DataFrame(rows, columns=["name", "value", "unit", "source", "description"])
+        return pd.DataFrame(rows, columns=["name", "value", "unit", "source", "description", "extrapolated"])
 
 
 def params_dir() -> Path:
@@ -576,12 +601,16 @@ def params_dir() -> Path:
     raise ParameterError(f"bundled parameter files not found in {packaged} or {checkout}; reinstall exopk.")
 
 
-def available(kind: Literal["species", "ev", "routes"]) -> tuple[str, ...]:
-    """Names of the bundled parameter files of one kind (``"species"``, ``"ev"`` or ``"routes"``)."""
+Kind = Literal["species", "ev", "scenarios", "routes"]
+_FLAGS = {"species": "--species", "ev": "--ev", "scenarios": "--scenario", "routes": "--route"}
+
+
+def available(kind: Kind) -> tuple[str, ...]:
+    """Names of the bundled parameter files of one kind (``"species"``, ``"ev"``, ``"scenarios"`` or ``"routes"``)."""
     return tuple(sorted(p.stem for p in (params_dir() / kind).glob("*.toml")))
 
 
-def _resolve(kind: Literal["species", "ev"], name_or_path: str | Path) -> Path:
+def _resolve(kind: Kind, name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     if text.endswith(".toml") or "/" in text or "\\" in text:
         path = Path(text)
@@ -591,9 +620,10 @@ def _resolve(kind: Literal["species", "ev"], name_or_path: str | Path) -> Path:
     path = params_dir() / kind / f"{text}.toml"
     if not path.is_file():
         choices = ", ".join(available(kind)) or "none"
-        flag = "--species" if kind == "species" else "--ev"
+        flag = _FLAGS[kind]
+        what = "scenario" if kind == "scenarios" else kind
         raise ParameterError(
-            f"unknown {kind} {text!r} (`{flag}`); expected one of: {choices}, or a path to a .toml file."
+            f"unknown {what} {text!r} (`{flag}`); expected one of: {choices}, or a path to a .toml file."
         )
     return path
 
@@ -662,56 +692,91 @@ def _check_top_level(path: Path, data: dict, allowed: set[str]) -> None:
             raise ParameterError(f"{path}: unknown table or key {key!r}; expected: {', '.join(sorted(allowed))}.")
 
 
-def load_parameters(species: str | Path = "mouse", ev: str | Path = "msc") -> ModelParameters:
-    """Load and validate a species physiology file and an EV kinetics file.
+def load_parameters(
+    species: str | Path = "mouse",
+    ev: str | Path = "msc",
+    scenarios: str | Path | tuple[str | Path, ...] | list[str | Path] = (),
+) -> ModelParameters:
+    """Load and validate a species physiology file and an EV kinetics file, then apply scenarios.
+
+    EV kinetic constants calibrated in another species (the EV file's ``[allometry]`` table) are
+    extrapolated allometrically to ``species`` unless the EV file gives a value measured in it
+    (``[species.<name>.organs.<organ>]``); each extrapolated value is listed, with its rule, in
+    ``ModelParameters.extrapolated``:
+
+    .. math::
+
+        k_{species} = k_{ref} \\left(\\frac{BW_{species}}{BW_{ref}}\\right)^{b},\\quad
+        b = -0.25 \\text{ (1/h)},\\ 0.75 \\text{ (mL/h)},\\ 1 \\text{ (particles)},\\ 0 \\text{ (dimensionless)}
+
+    (the exponents, with their sources, are read from the EV file).
 
     Parameters
     ----------
     species : str or Path, default "mouse"
-        A bundled species name (see ``available("species")``) or a path to a TOML file.
+        A bundled species name (see ``available("species")``: mouse, rat, human) or a path to a TOML file.
     ev : str or Path, default "msc"
         A bundled EV preparation name or a path to a TOML file.
+    scenarios : str, Path or sequence of them, default ()
+        Condition overlays applied in order (see ``available("scenarios")`` and :func:`apply_scenario`),
+        e.g. ``("acute_kidney_injury",)``.
 
     Returns
     -------
     ModelParameters
-        Values in internal units (h, mL, particles), with their sources.
+        Values in internal units (h, mL, particles), with their sources and extrapolation flags.
 
     Raises
     ------
     ParameterError
         Unknown name or file; invalid TOML; unknown, missing or malformed key; a value that is
-        negative, zero where it must be positive, non-finite or outside [0, 1]; or organ flows
-        and volumes that do not balance. The message names the file and key.
+        negative, zero where it must be positive, non-finite or outside [0, 1]; organ flows
+        and volumes that do not balance; or a scenario naming an unknown parameter. The message
+        names the file and key.
 
     References
     ----------
     Physiology: Brown RP et al. (1997) Toxicol Ind Health 13:407; Davies B & Morris T (1993)
-    Pharm Res 10:1093 (as tabulated in public PBPK code; see each value's ``source``).
+    Pharm Res 10:1093; ICRP Publication 89 (2002) (as tabulated in public PBPK code; see each
+    value's ``source``). Allometric exponents: Hu TM & Hayton WL (2001) AAPS PharmSci 3(4):E29.
     """
+    from ._scaling import apply_allometry, read_reference
+    from ._scenarios import apply_scenario
+
     species_path = _resolve("species", species)
     ev_path = _resolve("ev", ev)
     values: dict[str, float] = {}
     sources: dict[str, str] = {}
 
     sdata = _read_toml(species_path)
-    _check_top_level(species_path, sdata, {"metadata", "body", "organs"})
+    _check_top_level(species_path, sdata, {"metadata", "body", "organs", "reference"})
     if "body" not in sdata:
         raise ParameterError(f"{species_path}: missing table [body].")
     _read_section(species_path, "body", sdata["body"], _BODY_SPECS, "", values, sources)
     _read_organs(species_path, sdata, _ORGAN_PHYSIOLOGY_SPECS, values, sources)
+    read_reference(species_path, sdata)  # validated here; read again by exopk.scale_dose
 
     edata = _read_toml(ev_path)
-    _check_top_level(ev_path, edata, {"metadata", "organs"})
+    _check_top_level(ev_path, edata, {"metadata", "organs", "allometry", "species"})
     ev_specs = {organ: _EV_ORGAN_SPECS + _EV_EXTRA_SPECS.get(organ, ()) for organ in ORGANS}
     _read_organs(ev_path, edata, ev_specs, values, sources)
 
     species_name = str(sdata.get("metadata", {}).get("species", species_path.stem))
     ev_name = str(edata.get("metadata", {}).get("ev", ev_path.stem))
+    extrapolated = apply_allometry(ev_path, edata, species_name, values, sources)
     check_flow_and_volume_balance(values, where=str(species_path))
     route_files = _read_routes(species_name, values, sources)
-    files = (str(species_path), str(ev_path)) + route_files
-    return ModelParameters(values, sources, species=species_name, ev=ev_name, files=files)
+    params = ModelParameters(
+        values,
+        sources,
+        species=species_name,
+        ev=ev_name,
+        files=(str(species_path), str(ev_path)) + route_files,
+        extrapolated=extrapolated,
+    )
+    for scenario in (scenarios,) if isinstance(scenarios, (str, Path)) else tuple(scenarios):
+        params = apply_scenario(params, scenario)
+    return params
 
 
 def route_file(route: str) -> Path:

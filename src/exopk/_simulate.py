@@ -129,7 +129,13 @@ def simulate(
     K, E = K[0], E[0]
     events = reg.events()
     administered = events.administered(t)
-    metadata: dict = {"species": params.species, "ev": params.ev, "parameter_files": params.files}
+    metadata: dict = {
+        "species": params.species,
+        "ev": params.ev,
+        "parameter_files": params.files,
+        "scenarios": params.scenarios,
+        "extrapolated": dict(params.extrapolated),  # name -> allometric rule, for values not measured in the species
+    }
     used = method
     if method == "exact":
         amounts, cond = exact_single(K, E, events, t)
@@ -393,5 +399,11 @@ def simulate_batch(
         dose_particles=dose,
         varied=tuple(variations),
         n_sets=n_sets,
-        metadata={"n_expm_fallback": len(fallback), "time_block": max(sl.stop - sl.start for sl in blocks)},
+        metadata={
+            "n_expm_fallback": len(fallback),
+            "time_block": max(sl.stop - sl.start for sl in blocks),
+            "species": params.species,
+            "scenarios": params.scenarios,
+            "extrapolated": dict(params.extrapolated),
+        },
     )
