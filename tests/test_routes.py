@@ -366,3 +366,16 @@ def test_every_route_file_has_a_table_for_every_bundled_species():
         for names in ROUTE_PARAMETERS.values():
             for name in names:
                 assert params.sources[name].strip(), name
+
+
+@pytest.mark.slow
+def test_intranasal_calibration_script_reproduces_the_shipped_values(capsys):
+    """calibration/calibrate_intranasal.py --check: a fresh fit equals the values in params/routes/intranasal.toml."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "calibration" / "calibrate_intranasal.py"
+    spec = importlib.util.spec_from_file_location("calibrate_intranasal", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    assert module.main(["--check"]) == 0, capsys.readouterr().err
