@@ -279,6 +279,7 @@ def _compare(args) -> int:
             f"{comparison.brain_to_blood_auc_ratio(route):13.4g}{dte:>10s}{dtp:>9s}"
         )
     lines.append("AUCs are exact, dose to infinity, in %ID·h; F = blood AUC / blood AUC after iv_bolus")
+    lines += _model_notes(params)
     for path, what in ((args.out, "curves"), (args.metrics, "metrics"), (args.plot, "plot")):
         if path is not None:
             lines.append(f"wrote {what}: {path}")
