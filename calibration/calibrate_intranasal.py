@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("intranasal_nose_to_brain_per_h", "intranasal_absorption_per_h"):
             print(f"  {name:34s} shipped {shipped[name]:12.6g}  fitted {new[name]:12.6g}")
             worst = max(worst, abs(new[name] / shipped[name] - 1.0))
-        print(f"  brain tissue %ID at 30 min          target {BRAIN_PERCENT_ID_30MIN:g}  model {brain_percent_id(new):.6g}")
+        brain = brain_percent_id(new)
+        print(f"  brain tissue %ID at 30 min          target {BRAIN_PERCENT_ID_30MIN:g}  model {brain:.6g}")
         print(f"  fraction of the nasal dose to blood target {BLOOD_FRACTION:g}  model {f_blood:.6g}")
         t = np.linspace(0.0, 48.0, 4801)
         iv = exopk.simulate(new, exopk.IVBolus(dose_particles=DOSE_PARTICLES), t)
