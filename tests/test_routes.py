@@ -379,3 +379,19 @@ def test_intranasal_calibration_script_reproduces_the_shipped_values(capsys):
     spec.loader.exec_module(module)
 
     assert module.main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_solvers_drop_only_the_states_a_dose_cannot_reach(params):
+    from exopk._model import LIVE_STATES, reachable_live_states
+
+    iv = exopk.Regimen([exopk.IVBolus(dose_particles=DOSE)]).events()
+    nasal = exopk.Regimen([exopk.Intranasal(dose_particles=DOSE)]).events()
+    reached_iv = {LIVE_STATES[i] for i in reachable_live_states(params.values, iv.entered)}
+    reached_in = {LIVE_STATES[i] for i in reachable_live_states(params.values, nasal.entered)}
+
+    assert set(LIVE_STATES) - reached_iv == {"nasal_cavity", "peritoneal_cavity", "subcutaneous_site", "lung_airspace"}
+    assert set(LIVE_STATES) - reached_in == {"peritoneal_cavity", "subcutaneous_site", "lung_airspace"}
+    # The pruned exact solution equals the unpruned stiff ODE solution.
+    exact = exopk.simulate(params, exopk.Intranasal(dose_particles=DOSE), T_H[:60])
+    ode = exopk.simulate(params, exopk.Intranasal(dose_particles=DOSE), T_H[:60], method="ode", rtol=1e-10)
+    np.testing.assert_allclose(exact.amounts_particles, ode.amounts_particles, rtol=1e-6, atol=1e-9 * DOSE)

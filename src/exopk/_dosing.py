@@ -343,6 +343,21 @@ class Events:
     infusion_end_h: np.ndarray  # (n_infusion,)
     infusion_rates: np.ndarray  # (n_infusion, n_live)
 
+    @property
+    def entered(self) -> np.ndarray:
+        """Boolean mask of the live states that receive any dose."""
+        return (self.bolus_amounts != 0).any(axis=0) | (self.infusion_rates != 0).any(axis=0)
+
+    def restricted(self, keep: np.ndarray) -> Events:
+        """The same events over the live states ``keep`` only (indices)."""
+        return Events(
+            self.bolus_t_h,
+            self.bolus_amounts[:, keep],
+            self.infusion_start_h,
+            self.infusion_end_h,
+            self.infusion_rates[:, keep],
+        )
+
     def administered(self, t_h: np.ndarray) -> np.ndarray:
         """Particles administered up to each time, shape (n_times,)."""
         t = np.asarray(t_h, dtype=float)[:, None]

@@ -335,6 +335,32 @@ def _route_transfers(v: Mapping[str, np.ndarray], move) -> None:
     )
 
 
+def reachable_live_states(values: Mapping[str, np.ndarray | float], entered: np.ndarray) -> np.ndarray:
+    """Indices of the live states that EVs entering ``entered`` can ever reach.
+
+    States outside this set (e.g. the depots of routes not dosed) hold exactly zero at all
+    times, so the solvers can drop them: eigen-decompositions and products then cost
+    ``(n_reached / n_live)^3`` as much. A transfer counts if its rate is non-zero in any set.
+
+    Parameters
+    ----------
+    values : Mapping[str, float or ndarray]
+        Parameter values (a batch is allowed).
+    entered : ndarray of bool, shape (n_live,)
+        States that receive doses.
+    """
+    reached = np.asarray(entered, dtype=bool).copy()
+    edges = [(_INDEX[t.source], _INDEX[t.target]) for t in transfers(values) if np.any(t.rate_per_h != 0.0)]
+    edges = [(a, b) for a, b in edges if b < N_LIVE]
+    changed = True
+    while changed:
+        changed = False
+        for a, b in edges:
+            if reached[a] and not reached[b]:
+                reached[b] = changed = True
+    return np.flatnonzero(reached)
+
+
 def rate_matrices(values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray, np.ndarray]:
     """First-order rate matrices of the linear model.
 

@@ -40,7 +40,7 @@ from scipy.integrate import solve_ivp
 
 from ._dosing import Events
 from ._errors import SimulationError
-from ._model import N_LIVE, capacity_terms, rate_matrices
+from ._model import capacity_terms, rate_matrices, reachable_live_states
 from ._parameters import ModelParameters
 
 EIGENVECTOR_COND_LIMIT = 1e8
@@ -446,13 +446,17 @@ def batch_modal(
 
     n_sets = max(np.size(v) for v in values.values())
     full = {name: np.broadcast_to(np.asarray(v, dtype=float).reshape(-1), (n_sets,)) for name, v in values.items()}
-    inputs = np.stack(list(events.bolus_amounts) + list(events.infusion_rates), axis=1)  # (n_live, n_events)
+    # Only the states the doses can reach have modes that matter (the others stay exactly 0).
+    keep = reachable_live_states(full, events.entered)
+    n_modes = keep.size
+    inputs = np.stack(list(events.bolus_amounts) + list(events.infusion_rates), axis=1)[keep]  # (n_modes, n_events)
+    membership_live = membership_live[:, keep]
     n_events, n_out = inputs.shape[1], membership_live.shape[0]
-    lam = np.empty((n_sets, N_LIVE), dtype=complex)
+    lam = np.empty((n_sets, n_modes), dtype=complex)
     cond = np.empty(n_sets)
-    coef_re = np.empty((n_events, n_sets, N_LIVE, n_out))
+    coef_re = np.empty((n_events, n_sets, n_modes, n_out))
     coef_im = np.empty_like(coef_re)
-    eye = np.eye(N_LIVE)
+    eye = np.eye(n_modes)
 
     def frobenius2(A: np.ndarray) -> np.ndarray:
         return (A.real**2).sum(axis=(1, 2)) + (A.imag**2).sum(axis=(1, 2))
@@ -479,6 +483,7 @@ def batch_modal(
 
     def solve_chunk(sl: slice) -> None:
         K, _ = rate_matrices({name: v[sl] for name, v in full.items()})
+        K = K[:, keep][:, :, keep]
         lam_c, V = np.linalg.eig(K)
         fast = modal_inputs(lam_c, V)
         if fast is None:  # the general route
