@@ -28,6 +28,7 @@ calibrate: $(STAMP)
 
 examples: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python examples/01_iv_bolus_organ_curves.py
+	MPLBACKEND=Agg $(BIN)/python examples/03_label_artefacts.py
 
 clean:
 	rm -rf $(VENV) out build dist
