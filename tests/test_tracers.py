@@ -395,3 +395,32 @@ def test_nuclear_labels_have_no_radiance(params):
 
     assert not frame["quantity"].str.startswith("radiance").any()
     assert (frame.organ == "thyroid").any()
+
+
+def test_public_tracer_functions_document_their_parameters():
+    import inspect
+
+    for name in (
+        "simulate_label",
+        "load_label",
+        "load_imaging",
+        "transmission",
+        "optical_radiance",
+        "plot_whole_body",
+        "plot_apparent_vs_true",
+    ):
+        doc = inspect.getdoc(getattr(exopk, name))
+        for parameter in inspect.signature(getattr(exopk, name)).parameters:
+            assert parameter in doc, f"exopk.{name}: parameter `{parameter}` is not documented"
+
+
+def test_radiance_rows_need_an_imaging_file_for_the_species(params, monkeypatch):
+    import exopk._imaging
+
+    result = _bolus(params, "DiR", t_h=np.array([0.0, 1.0]))
+    monkeypatch.setattr(exopk._imaging, "imaging_available", lambda species: False)
+
+    frame = result.to_frame()
+
+    assert not frame["quantity"].str.startswith("radiance").any()
+    assert (frame["quantity"] == "label_percent_id").any()

@@ -75,8 +75,22 @@ class ImagingParameters:
         return self.depth_mm[view][place]
 
 
+def imaging_available(species: str) -> bool:
+    """Whether a bundled imaging file exists for ``species`` (``params/imaging/<species>.toml``)."""
+    return (params_dir() / "imaging" / f"{species}.toml").is_file()
+
+
 def load_imaging(species: str | Path = "mouse") -> ImagingParameters:
     """Load ``params/imaging/<species>.toml`` (or a path): attenuation and depths.
+
+    Parameters
+    ----------
+    species : str or Path, default "mouse"
+        A species with a bundled imaging file, or a path to a TOML file.
+
+    Returns
+    -------
+    ImagingParameters
 
     Raises
     ------
@@ -144,6 +158,20 @@ def transmission(label, depth_mm: float | np.ndarray, imaging: ImagingParameters
 
     :math:`e^{-(\\mu_{eff}(\\lambda_{em}) + \\mu_{eff}(\\lambda_{ex}))\\,d}`; the excitation term only
     for fluorescence (``excitation_wavelength_nm`` > 0). Strictly decreasing in depth.
+
+    Parameters
+    ----------
+    label : Label
+        An optical label (dye or luciferase).
+    depth_mm : float or ndarray
+        Depth below the skin (mm), non-negative.
+    imaging : ImagingParameters, optional
+        Default: the bundled mouse file.
+
+    Returns
+    -------
+    ndarray
+        Transmission, same shape as ``depth_mm``.
     """
     if label.modality != "optical":
         raise SimulationError(f"label {label.name!r} is not optical (modality {label.modality!r}); no radiance.")
@@ -275,6 +303,18 @@ def plot_whole_body(
     One column per time, one row per view, on one logarithmic colour scale (radiance a.u. per
     mm², ``dynamic_range`` decades shown below the brightest pixel), over a grey mouse outline.
     Times are interpolated linearly between the result's output times.
+
+    Parameters
+    ----------
+    result : TracerResult
+        A simulation with an optical label.
+    times_h : sequence of float
+        Image times (h), within the simulated times.
+    views : sequence of {"dorsal", "ventral"}
+    imaging : ImagingParameters, optional
+        Default: the bundled file for the model's species.
+    dynamic_range : float, default 1000
+        Ratio of the brightest to the dimmest radiance shown.
 
     Returns
     -------

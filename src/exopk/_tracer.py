@@ -31,6 +31,7 @@ cleared instantly: its bound label equals the intact EVs exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -484,20 +485,10 @@ def label_events(events: Events, system: LabelSystem, free_at_injection_fraction
         out[:, N_LIVE:] = free
         return out
 
-    return Events(
-        bolus_t_h=events.bolus_t_h,
-        bolus_amounts=split(events.bolus_amounts),
-        infusion_start_h=events.infusion_start_h,
-        infusion_end_h=events.infusion_end_h,
-        infusion_rates=split(events.infusion_rates),
+    # dataclasses.replace keeps any other field of Events as it is
+    return dataclasses.replace(
+        events, bolus_amounts=split(events.bolus_amounts), infusion_rates=split(events.infusion_rates)
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Solved:
-    amounts: np.ndarray
-    method: str
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def _solve_label(system: LabelSystem, events: Events, t_h: np.ndarray, administered: np.ndarray, method: str):
@@ -734,7 +725,8 @@ class TracerResult:
             ``label_free_percent_id``, ``label_percent_id_decay_corrected`` (%ID);
             ``label_percent_id_per_g``, ``label_percent_id_per_g_decay_corrected`` (%ID/g; not
             for the thyroid); optical labels also ``radiance_dorsal_au``, ``radiance_ventral_au``
-            (a.u.: %ID × tissue transmission). Organ ``eliminated``: ``label_<sink>_percent_id``
+            (a.u.: %ID × tissue transmission), when ``params/imaging/<species>.toml`` exists
+            (mouse ships). Organ ``eliminated``: ``label_<sink>_percent_id``
             for each label sink.
         """
         import pandas as pd
@@ -755,7 +747,9 @@ class TracerResult:
                 )
             )
 
-        optical = self.label.modality == "optical"
+        from ._imaging import imaging_available
+
+        optical = self.label.modality == "optical" and imaging_available(self.ev.params.species)
         for organ in self.organs:
             add(organ, "label_percent_id", self.label_percent_id(organ), "%ID")
             add(organ, "label_bound_percent_id", self.bound_percent_id(organ), "%ID")
