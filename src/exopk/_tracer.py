@@ -390,7 +390,9 @@ def label_system(values: Mapping[str, float], label: Label, K: np.ndarray, E: np
     LabelSystem
     """
     pl = places()
-    free_places = pl + (THYROID,)
+    # The thyroid pool only when the label reaches it: an unreachable pool without exits would
+    # add a zero eigenvalue, which costs the exact solver its fast path.
+    free_places = pl + ((THYROID,) if label["free_to_thyroid_fraction"] > 0 else ())
     place_of_state = _place_of_live_states()
     n_free = len(free_places)
     n = N_LIVE + n_free
@@ -453,7 +455,8 @@ def label_system(values: Mapping[str, float], label: Label, K: np.ndarray, E: np
     total_weight = sum(weight.values())
     move(blood, "excreted_urine", k_blood * f_u)
     move(blood, "excreted_feces", k_blood * f_f)
-    move(blood, free_index[THYROID], k_blood * f_t)
+    if THYROID in free_index:
+        move(blood, free_index[THYROID], k_blood * f_t)
     to_tissue = k_blood * max(0.0, 1.0 - f_u - f_f - f_t)
     for organ in ORGANS:
         if total_weight > 0:
@@ -464,7 +467,8 @@ def label_system(values: Mapping[str, float], label: Label, K: np.ndarray, E: np
             continue
         k_ret = _rate(label[f"{p}_free_retention_half_life_h"]) if p in ORGANS else default_return
         move(free_index[p], blood, k_ret)
-    move(free_index[THYROID], blood, _rate(label["thyroid_retention_half_life_h"]))
+    if THYROID in free_index:
+        move(free_index[THYROID], blood, _rate(label["thyroid_retention_half_life_h"]))
     k_inact = _rate(label["free_inactivation_half_life_h"])
     for p in free_places:
         move(free_index[p], "inactivated", k_inact)
@@ -615,8 +619,7 @@ class TracerResult:
     @property
     def organs(self) -> tuple[str, ...]:
         """Places that can hold label: blood, the organs, depots, and the thyroid if the label reaches it."""
-        extra = (THYROID,) if self.label["free_to_thyroid_fraction"] > 0 else ()
-        return places() + extra
+        return self.free_places
 
     def _check(self, organ: str) -> None:
         if organ not in self.free_places:
