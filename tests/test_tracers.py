@@ -169,8 +169,8 @@ def test_label_is_conserved_for_every_bundled_label(params, name):
     result = exopk.simulate_label(params, _regimen(), T_H, name)
 
     assert result.conservation_error() < 1e-9
-    bound = sum(result.bound_amount(o) for o in result.free_places)
-    free = sum(result.free_amount(o) for o in result.free_places)
+    bound = sum(result.bound_amount(o) for o in result.organs)
+    free = sum(result.free_amount(o) for o in result.organs)
     gone = sum(result.sink_amount(s) for s in result.sinks)
     np.testing.assert_allclose(bound + free + gone, result.ev.administered_particles, rtol=0, atol=1e-9 * 3.5e10)
 
@@ -203,6 +203,11 @@ def test_label_is_conserved_for_random_kinetics(params, rates):
 
 def test_ideal_label_reproduces_the_intact_ev_curves(params):
     result = exopk.simulate_label(params, _regimen(), T_H, exopk.ideal_label())
+
+    # Bound label is the EV state itself: the same matrix, the same solver, the same numbers.
+    n = len(LIVE_STATES)
+    assert result.method == result.ev.method == "exact"
+    np.testing.assert_array_equal(result.amounts[:, :n], result.ev.amounts_particles[:, :n])
 
     for organ in places():
         np.testing.assert_allclose(result.label_percent_id(organ), result.true_percent_id(organ), rtol=0, atol=1e-11)

@@ -369,7 +369,8 @@ class LabelSystem:
     states: tuple[str, ...]
     sinks: tuple[str, ...]
     free_places: tuple[str, ...]
-    place_of_state: np.ndarray  # (n_live,) index into free_places
+    place_of_state: np.ndarray  # (n_live,) index into places()
+    organs: tuple[str, ...]  # places that can hold label (places(), and the thyroid if reached)
 
 
 def label_system(values: Mapping[str, float], label: Label, K: np.ndarray, E: np.ndarray) -> LabelSystem:
@@ -392,12 +393,15 @@ def label_system(values: Mapping[str, float], label: Label, K: np.ndarray, E: np
     pl = places()
     # The thyroid pool only when the label reaches it: an unreachable pool without exits would
     # add a zero eigenvalue, which costs the exact solver its fast path.
-    free_places = pl + ((THYROID,) if label["free_to_thyroid_fraction"] > 0 else ())
+    organs = pl + ((THYROID,) if label["free_to_thyroid_fraction"] > 0 and not label.ideal else ())
+    # The ideal label has no free pools: freed label is cleared at once, and the bound block is
+    # exactly the EV matrix, so the exact solver reproduces the EV solution bit for bit.
+    free_places = () if label.ideal else organs
     place_of_state = _place_of_live_states()
     n_free = len(free_places)
     n = N_LIVE + n_free
     free_index = {p: N_LIVE + k for k, p in enumerate(free_places)}
-    blood = free_index["blood"]
+    blood = free_index.get("blood", -1)
 
     sinks: list[str] = []
     for s in SINK_STATES:
@@ -447,6 +451,10 @@ def label_system(values: Mapping[str, float], label: Label, K: np.ndarray, E: np
         move(j, to_free(pl[place_of_state[j]]), k_d)
         move(j, "decayed", lam)
 
+    states = tuple(f"bound_{s}" for s in LIVE_STATES) + tuple(f"free_{p}" for p in free_places)
+    if label.ideal:
+        return LabelSystem(M, G, states, tuple(sinks), free_places, place_of_state, organs)
+
     # Free label.
     k_blood = _rate(label["free_blood_half_life_h"])
     f_u, f_f, f_t = (label[f"free_to_{x}_fraction"] for x in ("urine", "feces", "thyroid"))
@@ -473,8 +481,7 @@ def label_system(values: Mapping[str, float], label: Label, K: np.ndarray, E: np
     for p in free_places:
         move(free_index[p], "inactivated", k_inact)
         move(free_index[p], "decayed", lam)
-    states = tuple(f"bound_{s}" for s in LIVE_STATES) + tuple(f"free_{p}" for p in free_places)
-    return LabelSystem(M, G, states, tuple(sinks), free_places, place_of_state)
+    return LabelSystem(M, G, states, tuple(sinks), free_places, place_of_state, organs)
 
 
 def label_events(events: Events, system: LabelSystem, free_at_injection_fraction: float) -> Events:
@@ -484,9 +491,12 @@ def label_events(events: Events, system: LabelSystem, free_at_injection_fraction
     def split(vectors: np.ndarray) -> np.ndarray:
         out = np.zeros((vectors.shape[0], n))
         out[:, :N_LIVE] = (1.0 - free_at_injection_fraction) * vectors
-        free = np.zeros((vectors.shape[0], len(system.free_places)))
-        np.add.at(free.T, system.place_of_state, (free_at_injection_fraction * vectors).T)
-        out[:, N_LIVE:] = free
+        if system.free_places:
+            free = np.zeros((vectors.shape[0], len(system.free_places)))
+            np.add.at(free.T, system.place_of_state, (free_at_injection_fraction * vectors).T)
+            out[:, N_LIVE:] = free
+        elif free_at_injection_fraction > 0:
+            raise SimulationError("the ideal label has no free label; free_at_injection_fraction must be 0.")
         return out
 
     # dataclasses.replace keeps any other field of Events as it is
@@ -568,6 +578,7 @@ def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: s
         states=system.states,
         sinks=system.sinks,
         free_places=system.free_places,
+        organ_names=system.organs,
         place_of_state=system.place_of_state,
         method=used,
         metadata=metadata,
@@ -603,6 +614,7 @@ class TracerResult:
     sinks: tuple[str, ...]
     free_places: tuple[str, ...]
     place_of_state: np.ndarray
+    organ_names: tuple[str, ...]
     method: str
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
@@ -619,23 +631,25 @@ class TracerResult:
     @property
     def organs(self) -> tuple[str, ...]:
         """Places that can hold label: blood, the organs, depots, and the thyroid if the label reaches it."""
-        return self.free_places
+        return self.organ_names
 
     def _check(self, organ: str) -> None:
-        if organ not in self.free_places:
-            raise SimulationError(f"unknown organ {organ!r}; expected one of: {', '.join(self.free_places)}.")
+        if organ not in self.organ_names:
+            raise SimulationError(f"unknown organ {organ!r}; expected one of: {', '.join(self.organ_names)}.")
 
     def bound_amount(self, organ: str) -> np.ndarray:
         """Label on intact EVs in ``organ`` (particle-equivalents), shape (n_times,)."""
         self._check(organ)
         if organ == THYROID:
             return np.zeros(self.t_h.size)
-        k = self.free_places.index(organ)
+        k = places().index(organ)
         return self.amounts[:, : self.place_of_state.size][:, self.place_of_state == k].sum(axis=1)
 
     def free_amount(self, organ: str) -> np.ndarray:
         """Free label in ``organ`` (particle-equivalents)."""
         self._check(organ)
+        if organ not in self.free_places:  # the ideal label has no free pools
+            return np.zeros(self.t_h.size)
         return self.amounts[:, self.states.index(f"free_{organ}")]
 
     def label_amount(self, organ: str, *, decay_corrected: bool = False) -> np.ndarray:
