@@ -28,7 +28,8 @@ print(f"{'organ':12s}{'5 min':>10s}{'30 min':>10s}{'4 h':>10s}{'24 h':>10s}")
 for organ in result.organs:
     values = result.percent_id(organ) if organ != "eliminated" else 100 * result.eliminated() / result.dose_particles
     print(f"{organ:12s}" + "".join(f"{np.interp(t, t_h, values):10.3g}" for t in (5 / 60, 0.5, 4.0, 24.0)))
-print("Morishita 2015 (125I label, 4 h): liver 28, lung 7, spleen 1.6 %ID")
+print("Morishita 2015 (125I label, 4 h): liver 28, lung 7, spleen 1.6 %ID of label (fitted through the label,")
+print("  which outlives the vesicles; see examples/03_label_artefacts.py and docs/tracers.md)")
 
 fig = exopk.plot_organ_curves(result, title="MSC-EVs, 1e10 particles IV bolus, 25 g mouse")
 out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,14 @@ from ._dosing import (
     particles_from_protein,
 )
 from ._errors import DosingError, ExopkError, ParameterError, SimulationError
+from ._imaging import (
+    ImagingParameters,
+    load_imaging,
+    optical_radiance,
+    plot_apparent_vs_true,
+    plot_whole_body,
+    transmission,
+)
 from ._model import ELIMINATION_PATHWAYS, REPORTED_ORGANS, STATES
 from ._parameters import ORGANS, ModelParameters, available, load_parameters, parameter_names
 from ._plot import plot_organ_curves
@@ -32,6 +40,7 @@ from ._result import BatchResult, SimulationResult
 from ._scaling import DoseScaling, scale_dose, species_reference
 from ._scenarios import Scenario, ScenarioChange, apply_scenario, load_scenario
 from ._simulate import simulate, simulate_batch
+from ._tracer import Label, TracerResult, available_labels, ideal_label, load_label, simulate_label
 
 __version__ = "0.1.0"
 
@@ -77,4 +86,16 @@ __all__ = [
     "load_scenario",
     "scale_dose",
     "species_reference",
+    "Label",
+    "TracerResult",
+    "available_labels",
+    "ideal_label",
+    "load_label",
+    "simulate_label",
+    "ImagingParameters",
+    "load_imaging",
+    "optical_radiance",
+    "plot_apparent_vs_true",
+    "plot_whole_body",
+    "transmission",
 ]

@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="percent_id",
         help="quantity to plot (default: percent_id)",
     )
+    _add_tracer_argument(sim)
+    _add_image_parser(commands)
 
     _add_compare_parser(commands)
 
@@ -459,13 +461,14 @@ def _simulate(args) -> int:
     params = _load(args)
     regimen = _regimen(args)
     t_h = np.linspace(0.0, n_steps * args.dt, n_steps + 1)
-    result = simulate(params, regimen, t_h, method=args.method)
+    labelled = _simulate_tracer(args, params, regimen, t_h)
+    result = simulate(params, regimen, t_h, method=args.method) if labelled is None else labelled.ev
 
     outputs = _AtomicOutputs()
     try:
         if args.out is not None:
             temp = outputs.temp_for(args.out, "--out")
-            result.to_frame().to_csv(temp, index=False, float_format="%.10g")
+            (result if labelled is None else labelled).to_frame().to_csv(temp, index=False, float_format="%.10g")
         if args.plot is not None:
             import matplotlib
 
@@ -483,6 +486,8 @@ def _simulate(args) -> int:
         outputs.discard()
         raise
     _print_summary(result, args)
+    if labelled is not None:
+        _print_label_summary(labelled)
     return 0
 
 
@@ -594,6 +599,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _compare(args)
         if args.command == "scale-dose":
             return _scale_dose(args)
+        if args.command == "image":
+            return _image(args)
         return _params(args)
     except UsageError as err:
         print(f"exopk: error: {err}", file=sys.stderr)
@@ -613,3 +620,123 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" ({err.filename})" if err.filename else ""
         print(f"exopk: error: {err.strerror or err}{where}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+# --- tracers and imaging (issue 4) -----------------------------------------------------------
+
+
+def _tracer_name(text: str) -> str:
+    """argparse type: a bundled label name (case-insensitive) or a path to a .toml file."""
+    from ._tracer import available_labels
+
+    looks_like_path = text.endswith(".toml") or "/" in text or "\\" in text
+    if not looks_like_path and text.lower() not in {n.lower() for n in available_labels()}:
+        raise argparse.ArgumentTypeError(
+            f"unknown label {text!r} (`--tracer`); expected one of: {', '.join(available_labels())}, or a .toml path"
+        )
+    return text
+
+
+def _add_tracer_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument_group("label").add_argument(
+        "--tracer",
+        type=_tracer_name,
+        help="simulate the EVs seen through a label (e.g. DiR, I-125, In-111, Tc-99m); adds label and signal rows",
+    )
+
+
+def _simulate_tracer(args, params, regimen, t_h):
+    """The labelled simulation asked for by ``--tracer``, or None."""
+    if getattr(args, "tracer", None) is None:
+        return None
+    from ._tracer import simulate_label
+
+    if args.method == "ode":
+        raise UsageError("`--tracer` needs the linear model (--method exact or expm), not --method ode")
+    return simulate_label(params, regimen, t_h, args.tracer, method=args.method)
+
+
+def _print_label_summary(labelled) -> None:
+    import numpy as np
+
+    t = labelled.t_h
+    marks = [x for x in (0.5, 4.0, 24.0) if x <= t[-1]]
+    lines = [
+        f"label {labelled.label.name} ({labelled.label.family}, {labelled.label.modality}): "
+        "label %ID (decay-corrected) / intact-EV %ID",
+        "organ        " + "".join(f"{f'at {x:g} h':>20s}" for x in marks),
+    ]
+    for organ in labelled.organs:
+        label = labelled.label_percent_id(organ, decay_corrected=True)
+        true = labelled.true_percent_id(organ)
+        row = "".join(f"{np.interp(x, t, label):11.4g} /{np.interp(x, t, true):7.3g}" for x in marks)
+        lines.append(f"{organ:13s}{row}")
+    print("\n".join(lines))
+
+
+def _times_arg(text: str) -> list[float]:
+    values = []
+    for part in text.split(","):
+        parse = _non_negative_float("--times")
+        values.append(parse(part.strip()))
+    if not values:
+        raise argparse.ArgumentTypeError("`--times` needs at least one time (h)")
+    return values
+
+
+def _add_image_parser(commands) -> None:
+    image = commands.add_parser(
+        "image",
+        help="simulated whole-body optical images of a labelled-EV dose (schematic IVIS-like phantom)",
+        description="Simulate an IV bolus of labelled EVs and draw the optical signal on a schematic mouse "
+        "phantom at the given times (dorsal and ventral views). Needs an optical label (dye or luciferase).",
+    )
+    add_model_arguments(image)
+    image.add_argument("--tracer", type=_tracer_name, required=True, help="optical label, e.g. DiR, DiD, NanoLuc")
+    image.add_argument(
+        "--dose", type=_positive_float("--dose"), default=1e10, help="IV bolus dose (particles, default 1e10)"
+    )
+    image.add_argument("--times", type=_times_arg, default=[1.0, 24.0, 72.0], help="comma-separated times (h)")
+    image.add_argument(
+        "--views", choices=("dorsal", "ventral", "both"), default="both", help="which side(s) to image (default both)"
+    )
+    image.add_argument("--out", type=Path, required=True, help="PNG file to write")
+
+
+def _image(args) -> int:
+    import numpy as np
+
+    from ._dosing import IVBolus
+    from ._tracer import load_label, simulate_label
+
+    _check_writable(args.out, "--out")
+    params = _load(args)
+    label = load_label(args.tracer)
+    if label.modality != "optical":
+        raise UsageError(
+            f"`--tracer {args.tracer}` is a {label.modality} label; optical images need a dye or luciferase label"
+        )
+    times = sorted(set(args.times))
+    t_h = np.unique(np.concatenate([[0.0], times]))
+    labelled = simulate_label(params, IVBolus(dose_particles=args.dose), t_h, label)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ._imaging import plot_whole_body
+
+    views = ("dorsal", "ventral") if args.views == "both" else (args.views,)
+    fig = plot_whole_body(labelled, times, views=views)
+    outputs = _AtomicOutputs()
+    try:
+        temp = outputs.temp_for(args.out, "--out")
+        fig.savefig(temp, format="png", dpi=120)
+        plt.close(fig)
+        outputs.commit()
+    except BaseException:
+        outputs.discard()
+        raise
+    print(f"exopk: {label.name} images at {', '.join(f'{t:g}' for t in times)} h ({', '.join(views)})")
+    print(f"wrote image: {args.out}")
+    return 0

@@ -98,7 +98,10 @@ class SimulationResult:
 
     def amount(self, organ: str) -> np.ndarray:
         """Particles in ``organ`` (all its pools) over time, shape (n_times,)."""
-        return self.organ_amounts_particles()[:, _check_organ(organ)]
+        # A plain sum over the organ's pools (not a 0/1 matrix product, whose summation order
+        # is BLAS's): the organ amount is then exactly the sum of its pools.
+        member = organ_membership()[_check_organ(organ)] == 1.0
+        return self.amounts_particles[:, member].sum(axis=1)
 
     def extravascular_amount(self, organ: str) -> np.ndarray:
         """Particles outside the blood of ``organ``: tissue space and cells (lung: also airspace).

@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 from . import _solve
 from ._dosing import DEPOT_ROUTES, Dose, Events, Regimen, as_regimen
 from ._errors import DosingError, ParameterError, SimulationError
-from ._model import N_LIVE, N_SINK, organ_membership, rate_matrices, reachable_live_states, volumes
+from ._model import N_LIVE, N_SINK, organ_membership, rate_matrices, volumes
 from ._parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
 from ._result import BatchResult, SimulationResult
 from ._solve import (
@@ -23,10 +23,12 @@ from ._solve import (
     batch_modal,
     default_workers,
     exact_single,
+    expand_reached,
     expm_single,
     ill_conditioned,
     map_threads,
     ode_single,
+    restrict_to_reached,
 )
 
 MASS_BALANCE_LIMIT = 1e-10
@@ -139,8 +141,7 @@ def simulate(
     used = method
     if method != "ode":
         # Solve only the states the doses can reach (the others stay exactly 0).
-        keep = reachable_live_states(params.values, events.entered)
-        K, E, events = K[np.ix_(keep, keep)], E[:, keep], events.restricted(keep)
+        keep, K, E, events = restrict_to_reached(K, E, events)
     if method == "exact":
         amounts, cond = exact_single(K, E, events, t)
         metadata["eigenvector_condition_number"] = cond
@@ -159,11 +160,8 @@ def simulate(
     else:
         atol = 1e-12 * reg.total_particles if atol_particles is None else float(atol_particles)
         amounts = ode_single(params, K, E, events, t, rtol=rtol, atol=atol, solver=solver)
-    if method != "ode" and keep.size < N_LIVE:
-        everything = np.zeros((t.size, N_LIVE + N_SINK))
-        everything[:, keep] = amounts[:, : keep.size]
-        everything[:, N_LIVE:] = amounts[:, keep.size :]
-        amounts = everything
+    if method != "ode":
+        amounts = expand_reached(amounts, keep, N_LIVE)
     vol = volumes(params.values)
     return SimulationResult(
         t_h=t,

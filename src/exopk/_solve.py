@@ -129,6 +129,33 @@ def _bolus_fns(lam: np.ndarray, tau: np.ndarray, state: np.ndarray, integral: np
         i_j[n_exp:] = -1.0 / rate
 
 
+def restrict_to_reached(K: np.ndarray, E: np.ndarray, events: Events):
+    """Drop the live states no dose can reach (they stay exactly 0): smaller, cheaper systems.
+
+    Returns ``keep`` (indices of the kept live states) and the restricted ``K``, ``E`` and
+    events; :func:`expand_reached` puts a solution back on all states.
+    """
+    linked = (K != 0.0) & ~np.eye(K.shape[0], dtype=bool)  # linked[i, j]: j feeds i
+    reached = events.entered.copy()
+    frontier = reached.copy()
+    while frontier.any():
+        new = linked[:, frontier].any(axis=1) & ~reached
+        reached |= new
+        frontier = new
+    keep = np.flatnonzero(reached)
+    return keep, K[np.ix_(keep, keep)], E[:, keep], events.restricted(keep)
+
+
+def expand_reached(amounts: np.ndarray, keep: np.ndarray, n_live: int) -> np.ndarray:
+    """Amounts over the kept live states and all sinks, back on all ``n_live`` live states and the sinks."""
+    if keep.size == n_live:
+        return amounts
+    out = np.zeros((amounts.shape[0], n_live + amounts.shape[1] - keep.size))
+    out[:, keep] = amounts[:, : keep.size]
+    out[:, n_live:] = amounts[:, keep.size :]
+    return out
+
+
 def ill_conditioned(cond: np.ndarray | float) -> np.ndarray | bool:
     """True where an eigenvector condition number is too large (or not finite) to trust."""
     return ~np.isfinite(cond) | (cond > EIGENVECTOR_COND_LIMIT)
