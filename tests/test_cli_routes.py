@@ -124,3 +124,27 @@ def test_compare_failure_writes_nothing(tmp_path, capsys):
 
     assert status == 2
     assert not curves.exists() and not list(tmp_path.iterdir())
+
+
+def test_image_of_an_intranasal_dose(tmp_path, capsys):
+    out = tmp_path / "in.png"
+    status, stdout, err = run(
+        ["image", "--tracer", "DiR", "--route", "intranasal", "--times", "1", "--out", str(out)], capsys
+    )
+
+    assert status == 0, err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "intranasal" in stdout
+
+
+def test_tracer_table_of_an_intranasal_dose_lists_the_nasal_cavity(tmp_path, capsys):
+    out = tmp_path / "in.csv"
+    argv = ["simulate", "--route", "intranasal", "--dose", "1e10", "--tracer", "DiR", "--t-end", "2", "--out", str(out)]
+    status, _, err = run(argv, capsys)
+
+    assert status == 0, err
+    table = pd.read_csv(out)
+    organs = set(table["organ"])
+    assert "nasal_cavity" in organs and "peritoneal_cavity" not in organs
+    label = table.query("organ == 'nasal_cavity' and quantity == 'label_percent_id' and time_h == 0")["value"].item()
+    assert label == pytest.approx(100.0)

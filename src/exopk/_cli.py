@@ -666,7 +666,8 @@ def _print_label_summary(labelled) -> None:
         "label %ID (decay-corrected) / intact-EV %ID",
         "organ        " + "".join(f"{f'at {x:g} h':>20s}" for x in marks),
     ]
-    for organ in labelled.organs:
+    undosed = {"nasal_cavity", "peritoneal_cavity", "subcutaneous_site"} - set(labelled.ev.dosed_sites)
+    for organ in (o for o in labelled.organs if o not in undosed):
         label = labelled.label_percent_id(organ, decay_corrected=True)
         true = labelled.true_percent_id(organ)
         row = "".join(f"{np.interp(x, t, label):11.4g} /{np.interp(x, t, true):7.3g}" for x in marks)
@@ -685,17 +686,21 @@ def _times_arg(text: str) -> list[float]:
 
 
 def _add_image_parser(commands) -> None:
+    from ._dosing import ROUTES
+
     image = commands.add_parser(
         "image",
         help="simulated whole-body optical images of a labelled-EV dose (schematic IVIS-like phantom)",
-        description="Simulate an IV bolus of labelled EVs and draw the optical signal on a schematic mouse "
-        "phantom at the given times (dorsal and ventral views). Needs an optical label (dye or luciferase).",
+        description="Simulate a dose of labelled EVs (IV bolus unless --route) and draw the optical signal on a "
+        "schematic mouse phantom at the given times (dorsal and ventral views). Needs an optical label "
+        "(dye or luciferase).",
     )
     add_model_arguments(image)
     image.add_argument("--tracer", type=_tracer_name, required=True, help="optical label, e.g. DiR, DiD, NanoLuc")
-    image.add_argument(
-        "--dose", type=_positive_float("--dose"), default=1e10, help="IV bolus dose (particles, default 1e10)"
-    )
+    image.add_argument("--dose", type=_positive_float("--dose"), default=1e10, help="dose (particles, default 1e10)")
+    image.add_argument("--route", choices=ROUTES, default="iv_bolus", help="administration route (default: iv_bolus)")
+    image.add_argument("--duration", type=_positive_float("--duration"), help="infusion duration (h), for iv_infusion")
+    image.add_argument("--site", help="target of --route local: <organ>_<vascular|tissue>, e.g. brain_tissue")
     image.add_argument("--times", type=_times_arg, default=[1.0, 24.0, 72.0], help="comma-separated times (h)")
     image.add_argument(
         "--views", choices=("dorsal", "ventral", "both"), default="both", help="which side(s) to image (default both)"
@@ -706,7 +711,6 @@ def _add_image_parser(commands) -> None:
 def _image(args) -> int:
     import numpy as np
 
-    from ._dosing import IVBolus
     from ._tracer import load_label, simulate_label
 
     _check_writable(args.out, "--out")
@@ -718,7 +722,8 @@ def _image(args) -> int:
         )
     times = sorted(set(args.times))
     t_h = np.unique(np.concatenate([[0.0], times]))
-    labelled = simulate_label(params, IVBolus(dose_particles=args.dose), t_h, label)
+    _check_route_options(args, [args.route])
+    labelled = simulate_label(params, _single_dose(args.route, args.dose, args), t_h, label)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -737,6 +742,6 @@ def _image(args) -> int:
     except BaseException:
         outputs.discard()
         raise
-    print(f"exopk: {label.name} images at {', '.join(f'{t:g}' for t in times)} h ({', '.join(views)})")
+    print(f"exopk: {label.name} images, {args.route}, at {', '.join(f'{t:g}' for t in times)} h ({', '.join(views)})")
     print(f"wrote image: {args.out}")
     return 0
