@@ -144,8 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--plot", type=Path, help="PNG of organ curves (log y)")
     grid.add_argument(
         "--organs",
-        default="blood,lung,liver,spleen,kidney,brain,rest",
-        help="comma-separated organs to plot (default: all)",
+        help="comma-separated organs to plot (default: blood and the six organs, plus the dosed administration site)",
     )
     grid.add_argument(
         "--quantity",
@@ -444,7 +443,8 @@ def _simulate(args) -> int:
     from ._model import REPORTED_ORGANS
     from ._simulate import simulate
 
-    organs = [o.strip() for o in args.organs.split(",") if o.strip()]
+    organs_given = args.organs is not None
+    organs = [o.strip() for o in (args.organs or "blood,lung,liver,spleen,kidney,brain,rest").split(",") if o.strip()]
     for organ in organs:
         if organ not in REPORTED_ORGANS[:-1]:
             raise UsageError(
@@ -477,6 +477,8 @@ def _simulate(args) -> int:
 
             from ._plot import plot_organ_curves
 
+            if not organs_given and args.quantity != "percent_id_per_g":  # sites have no mass, hence no %ID/g
+                organs = organs + list(result.dosed_sites)
             fig = plot_organ_curves(result, organs=organs, quantity=args.quantity)
             temp = outputs.temp_for(args.plot, "--plot")
             fig.savefig(temp, format="png", dpi=120)
