@@ -25,7 +25,6 @@ Run:
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 import exopk
-from exopk._parameters import available, route_file
+from exopk._parameters import available, route_file, update_toml_values
 
 SPECIES = ("mouse", "rat")
 """Species whose intranasal table is calibrated (when their physiology file is bundled)."""
@@ -66,31 +65,11 @@ def fit(params: exopk.ModelParameters) -> exopk.ModelParameters:
     return configured(k_nb)
 
 
-def _format(value: float) -> str:
-    return f"{value:.6g}"
-
-
 def write(fitted: dict[str, exopk.ModelParameters], path: Path) -> None:
     """Write fitted values into the route file's species tables, keeping sources and layout."""
-    text = path.read_text()
     for species, params in fitted.items():
-        section = re.search(rf"^\[species\.{species}\]$(.*?)(?=^\[|\Z)", text, flags=re.M | re.S)
-        if section is None:
-            raise RuntimeError(f"{path}: no [species.{species}] table")
-        body = section.group(1)
-        for key in ("nose_to_brain_per_h", "absorption_per_h"):
-            value = _format(params[f"intranasal_{key}"])
-            body, n = re.subn(
-                rf"^({re.escape(key)} = \{{ value = )[^,]+(,)",
-                lambda m, value=value: m.group(1) + value + m.group(2),
-                body,
-                count=1,
-                flags=re.M,
-            )
-            if n != 1:
-                raise RuntimeError(f"{path}: key {key!r} not found in [species.{species}]")
-        text = text[: section.start(1)] + body + text[section.end(1) :]
-    path.write_text(text)
+        values = {key: params[f"intranasal_{key}"] for key in ("nose_to_brain_per_h", "absorption_per_h")}
+        update_toml_values(path, f"species.{species}", values)
 
 
 def main(argv: list[str] | None = None) -> int:

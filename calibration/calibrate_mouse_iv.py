@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 import exopk
+from exopk._parameters import update_toml_values
 
 FREE = (
     "liver_uptake_vascular_per_h",
@@ -112,31 +112,11 @@ def fit(params: exopk.ModelParameters | None = None) -> tuple[exopk.ModelParamet
     return fitted, metrics(fitted)
 
 
-def _format(value: float) -> str:
-    return f"{value:.6g}"
-
-
 def write(fitted: exopk.ModelParameters, path: Path) -> None:
     """Write the fitted values into the EV parameter file, keeping its sources and layout."""
-    text = path.read_text()
     for name in FREE[:3] + tuple(SHARED_DEGRADATION):
         organ, key = name.split("_", 1)
-        section = re.search(rf"^\[organs\.{organ}\]$(.*?)(?=^\[|\Z)", text, flags=re.M | re.S)
-        if section is None:
-            raise RuntimeError(f"{path}: no [organs.{organ}] table")
-        body = section.group(1)
-        value = _format(fitted[name])
-        new_body, n = re.subn(
-            rf"^({re.escape(key)} = \{{ value = )[^,]+(,)",
-            lambda m, value=value: m.group(1) + value + m.group(2),
-            body,
-            count=1,
-            flags=re.M,
-        )
-        if n != 1:
-            raise RuntimeError(f"{path}: key {key!r} not found in [organs.{organ}]")
-        text = text[: section.start(1)] + new_body + text[section.end(1) :]
-    path.write_text(text)
+        update_toml_values(path, f"organs.{organ}", {key: fitted[name]})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -208,7 +208,6 @@ def _add_compare_parser(commands) -> None:
 
 
 def _compare(args) -> int:
-    import numpy as np
 
     from ._compare import EXPOSURE_COMPARTMENTS, compare_routes, plot_route_comparison
     from ._dosing import ROUTES
@@ -226,18 +225,13 @@ def _compare(args) -> int:
             raise UsageError(
                 f"unknown place {organ!r} in `--organs`; expected some of: {', '.join(EXPOSURE_COMPARTMENTS)}"
             )
-    if args.dt > args.t_end:
-        raise UsageError(f"`--dt` ({args.dt} h) must not exceed `--t-end` ({args.t_end} h)")
-    n_steps = int(round(args.t_end / args.dt))
-    if n_steps > 200_000:
-        raise UsageError(f"--t-end/--dt gives {n_steps} output times per route; at most 200,000 (raise --dt)")
+    t_h = _time_grid(args, 200_000, "per route")
     for path, flag in ((args.out, "--out"), (args.metrics, "--metrics"), (args.plot, "--plot")):
         if path is not None:
             _check_writable(path, flag)
     params = _load(args)
     dose = _dose_particles(args)
     doses = [_single_dose(route, dose, args) for route in routes]
-    t_h = np.linspace(0.0, n_steps * args.dt, n_steps + 1)
     comparison = compare_routes(params, doses, dose, t_h)
     metrics = comparison.metrics_frame()
 
@@ -339,6 +333,19 @@ def _load(args):
     return params
 
 
+def _time_grid(args, max_points: int, what: str = ""):
+    """Output times 0, --dt, ..., --t-end (h), refusing grids that are inverted or too large."""
+    import numpy as np
+
+    if args.dt > args.t_end:
+        raise UsageError(f"`--dt` ({args.dt} h) must not exceed `--t-end` ({args.t_end} h)")
+    n_steps = int(round(args.t_end / args.dt))
+    if n_steps > max_points:
+        where = f" {what}" if what else ""
+        raise UsageError(f"--t-end/--dt gives {n_steps} output times{where}; at most {max_points:,} (raise --dt)")
+    return np.linspace(0.0, n_steps * args.dt, n_steps + 1)
+
+
 def _dose_particles(args) -> float:
     """The --dose in particles (converting µg with --particles-per-ug)."""
     from ._dosing import particles_from_protein
@@ -438,7 +445,6 @@ class _AtomicOutputs:
 
 
 def _simulate(args) -> int:
-    import numpy as np
 
     from ._model import REPORTED_ORGANS
     from ._simulate import simulate
@@ -450,17 +456,12 @@ def _simulate(args) -> int:
             raise UsageError(
                 f"unknown organ {organ!r} in `--organs`; expected some of: {', '.join(REPORTED_ORGANS[:-1])}"
             )
-    if args.dt > args.t_end:
-        raise UsageError(f"`--dt` ({args.dt} h) must not exceed `--t-end` ({args.t_end} h)")
-    n_steps = int(round(args.t_end / args.dt))
-    if n_steps > 1_000_000:
-        raise UsageError(f"--t-end/--dt gives {n_steps} output times; at most 1,000,000 (raise --dt)")
+    t_h = _time_grid(args, 1_000_000)
     for path, flag in ((args.out, "--out"), (args.plot, "--plot")):
         if path is not None:
             _check_writable(path, flag)
     params = _load(args)
     regimen = _regimen(args)
-    t_h = np.linspace(0.0, n_steps * args.dt, n_steps + 1)
     labelled = _simulate_tracer(args, params, regimen, t_h)
     result = simulate(params, regimen, t_h, method=args.method) if labelled is None else labelled.ev
 

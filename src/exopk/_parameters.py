@@ -779,6 +779,43 @@ def load_parameters(
     return params
 
 
+def update_toml_values(path: Path, table: str, values: Mapping[str, float], digits: int = 6) -> None:
+    """Rewrite ``value = ...`` of some keys in one table of a sourced TOML file, keeping sources and layout.
+
+    Used by the calibration scripts to write fitted values back into ``params/``.
+
+    Parameters
+    ----------
+    path : Path
+        The parameter file.
+    table : str
+        Table header without brackets, e.g. ``"organs.liver"`` or ``"species.mouse"``.
+    values : Mapping[str, float]
+        New values by key as written in the file (unit in the key), e.g. ``{"degradation_per_h": 0.29}``.
+    digits : int, default 6
+        Significant digits written.
+    """
+    import re
+
+    text = Path(path).read_text()
+    section = re.search(rf"^\[{re.escape(table)}\]$(.*?)(?=^\[|\Z)", text, flags=re.M | re.S)
+    if section is None:
+        raise ParameterError(f"{path}: no [{table}] table")
+    body = section.group(1)
+    for key, value in values.items():
+        written = f"{value:.{digits}g}"
+        body, n = re.subn(
+            rf"^({re.escape(key)} = \{{ value = )[^,]+(,)",
+            lambda m, written=written: m.group(1) + written + m.group(2),
+            body,
+            count=1,
+            flags=re.M,
+        )
+        if n != 1:
+            raise ParameterError(f"{path}: key {key!r} not found in [{table}]")
+    Path(path).write_text(text[: section.start(1)] + body + text[section.end(1) :])
+
+
 def route_file(route: str) -> Path:
     """Path of the bundled parameter file of a depot route (``params/routes/<route>.toml``)."""
     return params_dir() / "routes" / f"{route}.toml"
