@@ -9,6 +9,7 @@ from ._model import ELIMINATION_PATHWAYS, REPORTED_ORGANS, STATES
 from ._parameters import ORGANS, ModelParameters, available, load_parameters, parameter_names
 from ._plot import plot_organ_curves
 from ._result import BatchResult, SimulationResult
+from ._sbml import export_sbml
 from ._simulate import simulate, simulate_batch
 
 __version__ = "0.1.0"
@@ -30,6 +31,7 @@ __all__ = [
     "SimulationError",
     "SimulationResult",
     "available",
+    "export_sbml",
     "load_parameters",
     "parameter_names",
     "particles_from_protein",

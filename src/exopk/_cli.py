@@ -149,7 +149,38 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--ev", default="msc", help="bundled EV preparation or path (default: msc)")
     show.add_argument("--csv", action="store_true", help="print CSV instead of a text table")
     params_commands.add_parser("list", help="list the bundled species and EV parameter files")
+    _add_export_sbml_parser(commands)
     return parser
+
+
+def _add_export_sbml_parser(commands) -> None:
+    """``exopk export-sbml``: the model and a dose or regimen as SBML (needs exopk[sbml])."""
+    from ._dosing import ROUTES
+
+    export = commands.add_parser(
+        "export-sbml",
+        help="write the configured model and dose as SBML Level 3 (needs exopk[sbml])",
+        description="Export the model (species, EV preparation, overrides) and a dose or regimen to SBML Level 3 "
+        "Version 2: amounts in particles, time in hours, volumes in mL, parameters with their sources.",
+    )
+    add_model_arguments(export)
+    dosing = export.add_argument_group("dosing (one dose, or --regimen)")
+    dosing.add_argument("--route", choices=ROUTES, default="iv_bolus", help="administration route (default: iv_bolus)")
+    dosing.add_argument("--dose", type=_positive_float("--dose"), help="dose, in particles (or µg with --dose-unit ug)")
+    dosing.add_argument("--dose-unit", choices=("particles", "ug"), default="particles", help="unit of --dose")
+    dosing.add_argument(
+        "--particles-per-ug",
+        type=_positive_float("--particles-per-ug"),
+        help="particles per µg EV protein; required with --dose-unit ug or dose_ug in a regimen (no default)",
+    )
+    dosing.add_argument("--duration", type=_positive_float("--duration"), help="infusion duration (h), for iv_infusion")
+    dosing.add_argument(
+        "--dose-time", type=_non_negative_float("--dose-time"), default=0.0, help="time of the dose (h)"
+    )
+    dosing.add_argument(
+        "--regimen", type=Path, help="CSV with columns time_h, route, dose_particles or dose_ug, duration_h"
+    )
+    export.add_argument("--out", type=Path, required=True, help="SBML file to write (e.g. model.xml)")
 
 
 def _check_bundled_name(kind: str, name: str) -> None:
@@ -341,6 +372,28 @@ def _params(args) -> int:
     return 0
 
 
+def _export_sbml(args) -> int:
+    from ._sbml import export_sbml
+
+    _check_writable(args.out, "--out")
+    params = _load(args)
+    regimen = _regimen(args)
+    outputs = _AtomicOutputs()
+    try:
+        temp = outputs.temp_for(args.out, "--out")
+        text = export_sbml(params, regimen)
+        temp.write_text(text, encoding="utf-8")
+        outputs.commit()
+    except BaseException:
+        outputs.discard()
+        raise
+    print(
+        f"exopk: wrote SBML Level 3 Version 2 ({params.species} / {params.ev}, "
+        f"{len(regimen.doses)} dose(s), total {regimen.total_particles:.4g} particles): {args.out}"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -348,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "export-sbml":
+            return _export_sbml(args)
         return _params(args)
     except UsageError as err:
         print(f"exopk: error: {err}", file=sys.stderr)
