@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/bench_sbml.py
 
 calibrate: $(STAMP)
 	$(BIN)/python calibration/calibrate_mouse_iv.py
