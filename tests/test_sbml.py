@@ -259,3 +259,28 @@ def test_libroadrunner_reproduces_capacity_limited_uptake(params):
 
     assert _relative_error(reference, other, regimen.total_particles) < 1e-5
     assert _relative_error(reference, linear, regimen.total_particles) > 0.1  # the capacity matters here
+
+
+def test_cli_export_sbml_takes_exactly_the_dose_options_of_simulate():
+    from exopk._cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+
+    def options(parser) -> set[str]:
+        return {s for a in parser._actions for s in a.option_strings} - {"-h", "--help", "--out", "--plot"}
+
+    simulate_only = {"--t-end", "--dt", "--method", "--organs", "--quantity"}
+    assert options(commands["export-sbml"]) == options(commands["simulate"]) - simulate_only
+
+
+def test_cli_export_sbml_from_a_regimen_file(tmp_path):
+    regimen = tmp_path / "regimen.csv"
+    regimen.write_text(
+        "time_h,route,dose_particles,duration_h\n0,iv_bolus,1e10,\n4,iv_bolus,1e10,\n8,iv_infusion,1e10,2\n"
+    )
+    out = tmp_path / "model.xml"
+
+    assert main(["export-sbml", "--regimen", str(regimen), "--out", str(out)]) == 0
+
+    model = _document(out.read_text(encoding="utf-8")).getModel()
+    assert model.getNumEvents() == 3  # bolus at 4 h, infusion start and end

@@ -155,8 +155,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_export_sbml_parser(commands) -> None:
     """``exopk export-sbml``: the model and a dose or regimen as SBML (needs exopk[sbml])."""
-    from ._dosing import ROUTES
-
     export = commands.add_parser(
         "export-sbml",
         help="write the configured model and dose as SBML Level 3 (needs exopk[sbml])",
@@ -164,22 +162,14 @@ def _add_export_sbml_parser(commands) -> None:
         "Version 2: amounts in particles, time in hours, volumes in mL, parameters with their sources.",
     )
     add_model_arguments(export)
-    dosing = export.add_argument_group("dosing (one dose, or --regimen)")
-    dosing.add_argument("--route", choices=ROUTES, default="iv_bolus", help="administration route (default: iv_bolus)")
-    dosing.add_argument("--dose", type=_positive_float("--dose"), help="dose, in particles (or µg with --dose-unit ug)")
-    dosing.add_argument("--dose-unit", choices=("particles", "ug"), default="particles", help="unit of --dose")
-    dosing.add_argument(
-        "--particles-per-ug",
-        type=_positive_float("--particles-per-ug"),
-        help="particles per µg EV protein; required with --dose-unit ug or dose_ug in a regimen (no default)",
-    )
-    dosing.add_argument("--duration", type=_positive_float("--duration"), help="infusion duration (h), for iv_infusion")
-    dosing.add_argument(
-        "--dose-time", type=_non_negative_float("--dose-time"), default=0.0, help="time of the dose (h)"
-    )
-    dosing.add_argument(
-        "--regimen", type=Path, help="CSV with columns time_h, route, dose_particles or dose_ug, duration_h"
-    )
+    # The dose options are exactly those of `exopk simulate` (shared argparse actions, as argparse's
+    # `parents=` does), so that options added there for new routes reach this command too.
+    simulate = commands.choices["simulate"]
+    for group in simulate._action_groups:
+        if group.title and group.title.startswith("dosing"):
+            copy = export.add_argument_group(group.title, group.description)
+            for action in group._group_actions:
+                copy._add_action(action)
     export.add_argument("--out", type=Path, required=True, help="SBML file to write (e.g. model.xml)")
 
 
