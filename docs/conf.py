@@ -36,6 +36,7 @@ numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
 html_theme = "alabaster"
+html_theme_options = {"page_width": "1240px", "sidebar_width": "220px"}
 html_title = f"exopk {release}"
 html_static_path: list[str] = []
 suppress_warnings: list[str] = []

@@ -259,10 +259,10 @@ def tutorials() -> list[str]:
         figure.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, str(script), str(figure)],
+            [sys.executable, str(script), figure.name],  # relative: the printed output shows no build path
             capture_output=True,
             text=True,
-            cwd=OUT,
+            cwd=figure.parent,
             env={**os.environ, "MPLBACKEND": "Agg"},
             timeout=600,
         )
