@@ -25,7 +25,7 @@ extensions = [
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
 # model.md and validation.md are pulled into generated pages with {include}; the rest is not documentation.
-exclude_patterns = ["_build", "_ext", "model.md", "validation.md", "_generated/tutorials/sim*"]
+exclude_patterns = ["_build", "_ext", "model.md", "validation.md"]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 
