@@ -6,13 +6,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench calibrate examples clean
+.PHONY: run test docs bench calibrate examples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,sbml]"
 	touch $(STAMP)
+
+DOCS_STAMP := $(VENV)/.docs-installed-stamp
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[test,sbml,docs]"
+	touch $(DOCS_STAMP)
 
 run: $(STAMP)
 	$(BIN)/exopk simulate --species mouse --route iv_bolus --dose 1e10 --t-end 48 --dt 0.01 --out out/sim.csv --plot out/sim.png
@@ -20,14 +26,20 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Documentation site (Sphinx): runs every example, generates the diagram, parameter tables and API page.
+docs: $(DOCS_STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_core.py
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 calibrate: $(STAMP)
 	$(BIN)/python calibration/calibrate_mouse_iv.py
+	$(BIN)/python calibration/calibrate_intranasal.py
 
 examples: $(STAMP)
 	for f in examples/*.py; do MPLBACKEND=Agg $(BIN)/python $$f out/$$(basename $$f .py).png || exit 1; done
 
 clean:
-	rm -rf $(VENV) out build dist
+	rm -rf $(VENV) out build dist docs/_build docs/_generated

@@ -37,6 +37,7 @@ from ._model import ELIMINATION_PATHWAYS, REPORTED_ORGANS, STATES
 from ._parameters import ORGANS, ModelParameters, available, load_parameters, parameter_names
 from ._plot import plot_organ_curves
 from ._result import BatchResult, SimulationResult
+from ._sbml import export_sbml
 from ._scaling import DoseScaling, scale_dose, species_reference
 from ._scenarios import Scenario, ScenarioChange, apply_scenario, load_scenario
 from ._simulate import simulate, simulate_batch
@@ -71,6 +72,7 @@ __all__ = [
     "auc_to_time",
     "available",
     "compare_routes",
+    "export_sbml",
     "load_parameters",
     "parameter_names",
     "particles_from_protein",

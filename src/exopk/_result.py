@@ -160,7 +160,7 @@ class SimulationResult:
         return self.amounts_particles[:, state_index(pathway)]
 
     def mass_balance_error(self) -> float:
-        """Largest |in body + eliminated - administered| over time, relative to the dose."""
+        """Largest ``abs(in body + eliminated - administered)`` over time, relative to the dose."""
         total = self.amounts_particles.sum(axis=1)
         return float(np.max(np.abs(total - self.administered_particles)) / self.dose_particles)
 

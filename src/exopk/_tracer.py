@@ -732,7 +732,7 @@ class TracerResult:
         return self.amounts[:, : len(self.states)].sum(axis=1)
 
     def conservation_error(self) -> float:
-        """Largest |bound + free + excreted + decayed + inactivated - injected| over time, relative to the dose."""
+        """Largest absolute (bound + free + excreted + decayed + inactivated - injected), relative to the dose."""
         total = self.amounts.sum(axis=1)
         return float(np.max(np.abs(total - self.ev.administered_particles)) / self.dose)
 
