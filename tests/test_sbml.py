@@ -282,3 +282,30 @@ def test_cli_export_sbml_from_a_regimen_file(tmp_path):
 
     model = _document(out.read_text(encoding="utf-8")).getModel()
     assert model.getNumEvents() == 3  # bolus at 4 h, infusion start and end
+
+
+ROUTE_REGIMENS = {
+    "intranasal_with_lungs": exopk.Regimen([exopk.Intranasal(dose_particles=DOSE, lower_airway_fraction=0.2)]),
+    "iv_then_sc_then_intracerebral": exopk.Regimen(
+        [
+            exopk.IVBolus(dose_particles=DOSE),
+            exopk.Subcutaneous(dose_particles=DOSE, t_h=2.0),
+            exopk.LocalInjection(dose_particles=0.1 * DOSE, organ="brain", space="tissue", t_h=3.0),
+        ]
+    ),
+    "intraperitoneal_and_intratracheal": exopk.Regimen(
+        [exopk.Intraperitoneal(dose_particles=DOSE), exopk.Intratracheal(dose_particles=DOSE, t_h=1.0)]
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROUTE_REGIMENS))
+def test_libroadrunner_reproduces_exopk_for_every_route(params, name):
+    """Depots, nose-to-brain transport and local injections survive the export."""
+    pytest.importorskip("roadrunner", reason=SKIP_REASON)
+    regimen = ROUTE_REGIMENS[name]
+    reference = exopk.simulate(params, regimen, T_H).amounts_particles
+
+    other = roadrunner_amounts(export_sbml(params, regimen), T_H)
+
+    assert _relative_error(reference, other, regimen.total_particles) < 1e-6

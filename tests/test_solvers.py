@@ -604,3 +604,16 @@ def test_batch_results_do_not_depend_on_worker_threads(params, variations):
 def test_batch_rejects_bad_worker_counts(params, variations, workers):
     with pytest.raises(exopk.SimulationError, match=r"`workers` must be a positive integer or None"):
         exopk.simulate_batch(params, REGIMENS["bolus"], BATCH_T_H, variations, workers=workers)
+
+
+def test_ode_solver_failure_is_a_simulation_error(params):
+    """An impossible tolerance stops the stiff solver; the user gets SimulationError, not a crash."""
+    with pytest.raises(exopk.SimulationError, match=r"ODE solver \(BDF\) stopped early at t = 1.0 h"):
+        exopk.simulate(
+            params,
+            exopk.IVBolus(dose_particles=1e10, t_h=1.0),
+            np.linspace(0, 24, 49),
+            method="ode",
+            rtol=1e-11,
+            atol_particles=1e-6,
+        )
