@@ -6,6 +6,7 @@ Public API; everything else is private.
 from ._dosing import ROUTES, IVBolus, IVInfusion, Regimen, particles_from_protein
 from ._errors import DosingError, ExopkError, ParameterError, SimulationError
 from ._model import ELIMINATION_PATHWAYS, REPORTED_ORGANS, STATES
+from ._nca import NCA_PARAMETERS, NCAError, NCAResult, SparseNCAResult, nca, sparse_nca
 from ._parameters import ORGANS, ModelParameters, available, load_parameters, parameter_names
 from ._plot import plot_organ_curves
 from ._result import BatchResult, SimulationResult
@@ -36,4 +37,11 @@ __all__ = [
     "plot_organ_curves",
     "simulate",
     "simulate_batch",
+    # issue 7: analysis
+    "NCA_PARAMETERS",
+    "NCAError",
+    "NCAResult",
+    "SparseNCAResult",
+    "nca",
+    "sparse_nca",
 ]
