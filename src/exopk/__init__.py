@@ -3,6 +3,7 @@
 Public API; everything else is private.
 """
 
+from ._analysis_plots import plot_population_bands, plot_sobol, plot_tornado
 from ._dosing import ROUTES, IVBolus, IVInfusion, Regimen, particles_from_protein
 from ._errors import DosingError, ExopkError, ParameterError, SimulationError
 from ._executors import ExecutorError
@@ -82,4 +83,7 @@ __all__ = [
     "sobol_analyze",
     "sobol_indices",
     "sobol_sensitivity",
+    "plot_population_bands",
+    "plot_sobol",
+    "plot_tornado",
 ]

@@ -347,9 +347,16 @@ def saltelli_design(n_inputs: int, n_base: int, *, second_order: bool = True, se
 
 
 def _indices(fA, fB, fAB):
-    """S1 and ST from evaluations (..., N, k) and (..., d, N, k)."""
-    var = np.var(np.concatenate([fA, fB], axis=-2), axis=-2)
-    s1 = np.mean(fB[..., None, :, :] * (fAB - fA[..., None, :, :]), axis=-2) / var[..., None, :]
+    """S1 and ST from evaluations (..., N, k) and (..., d, N, k).
+
+    f(B) is centred on the mean over A and B first: the S1 numerator's expectation is unchanged
+    (E[f(A_B) - f(A)] = 0) but its variance is much smaller when the outputs' mean is large
+    compared with their spread.
+    """
+    both = np.concatenate([fA, fB], axis=-2)
+    var = np.var(both, axis=-2)
+    centred = fB - both.mean(axis=-2, keepdims=True)
+    s1 = np.mean(centred[..., None, :, :] * (fAB - fA[..., None, :, :]), axis=-2) / var[..., None, :]
     st = 0.5 * np.mean((fA[..., None, :, :] - fAB) ** 2, axis=-2) / var[..., None, :]
     return s1, st
 
