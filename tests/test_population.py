@@ -143,13 +143,14 @@ def test_time_blocks_and_chunks_do_not_change_results(params):
 def test_percentiles_converge_with_n(params):
     """The median band of the liver from growing populations approaches that of a very large one."""
     t = np.array([0.0, 1.0, 4.0, 24.0])
-    ref = exopk.simulate_population(exopk.sample_population(params, 40_000, CV, seed=99), DOSE, t, progress=False)
+    ref = exopk.simulate_population(exopk.sample_population(params, 16_000, CV, seed=99), DOSE, t, progress=False)
     errors = []
-    for n in (100, 1000, 10_000):
+    for n in (100, 400, 1600):
         r = exopk.simulate_population(exopk.sample_population(params, n, CV, seed=n), DOSE, t, progress=False)
-        errors.append(np.max(np.abs(r.band("liver")[[0, 2]] - ref.band("liver")[[0, 2]])))
-    assert errors[2] < errors[0]
-    assert errors[2] < 0.3 * errors[0]  # ~ 1/sqrt(N): 10x fewer would be exact; allow noise
+        # P5 and P95 of the liver at 1, 4 and 24 h
+        errors.append(np.max(np.abs(r.band("liver")[[0, 2], 1:] - ref.band("liver")[[0, 2], 1:])))
+    assert errors[2] < errors[1] < errors[0]
+    assert errors[2] < 0.5 * errors[0]  # sampling error ~ 1/sqrt(N): a quarter expected
 
 
 def test_serial_threads_and_processes_identical(params):
