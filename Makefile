@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench calibrate examples clean
+.PHONY: run test bench bench-analysis calibrate examples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,distributed]"
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -22,12 +22,17 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/bench_analysis.py
+
+bench-analysis: $(STAMP)
+	$(BIN)/python benchmarks/bench_analysis.py
 
 calibrate: $(STAMP)
 	$(BIN)/python calibration/calibrate_mouse_iv.py
 
 examples: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python examples/01_iv_bolus_organ_curves.py
+	MPLBACKEND=Agg $(BIN)/python examples/06_population_and_sensitivity.py
 
 clean:
 	rm -rf $(VENV) out build dist

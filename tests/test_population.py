@@ -132,8 +132,9 @@ def test_percentiles_match_numpy_and_summaries_match_single_runs(params):
 
 def test_time_blocks_and_chunks_do_not_change_results(params):
     pop = exopk.sample_population(params, 200, CV, seed=5)
-    one = exopk.simulate_population(pop, DOSE, T_H, chunk_size=200, progress=False)
-    many = exopk.simulate_population(pop, DOSE, T_H, chunk_size=64, memory_mb=0.05, progress=False)
+    one = exopk.simulate_population(pop, DOSE, T_H, progress=False)
+    with ThreadPoolExecutor(2) as pool:
+        many = exopk.simulate_population(pop, DOSE, T_H, chunk_size=64, memory_mb=0.05, executor=pool)
     assert many.metadata["n_time_blocks"] > 1 and many.metadata["n_chunks"] == 4
     np.testing.assert_allclose(many.percent_id_percentiles, one.percent_id_percentiles, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(many.auc_percent_id_h, one.auc_percent_id_h, rtol=1e-10)
@@ -154,16 +155,25 @@ def test_percentiles_converge_with_n(params):
 
 
 def test_serial_threads_and_processes_identical(params):
+    """Executors give the same numbers bit for bit; the in-process path agrees to round-off."""
     pop = exopk.sample_population(params, 300, CV, seed=6)
-    serial = exopk.simulate_population(pop, DOSE, T_H, chunk_size=100, progress=False)
+    serial = exopk.simulate_population(pop, DOSE, T_H, progress=False)
+    with ThreadPoolExecutor(1) as pool:  # one thread: the chunks run one after another
+        in_turn = exopk.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=pool, progress=False)
     with ThreadPoolExecutor(2) as pool:
         threads = exopk.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=pool, progress=False)
     with ProcessPoolExecutor(2) as pool:
         procs = exopk.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=pool, progress=False)
     for other in (threads, procs):
-        np.testing.assert_array_equal(other.percent_id_percentiles, serial.percent_id_percentiles)
-        np.testing.assert_array_equal(other.auc_percent_id_h, serial.auc_percent_id_h)
-        np.testing.assert_array_equal(other.nca["blood"].half_life_h, serial.nca["blood"].half_life_h)
+        np.testing.assert_array_equal(other.percent_id_percentiles, in_turn.percent_id_percentiles)
+        np.testing.assert_array_equal(other.auc_percent_id_h, in_turn.auc_percent_id_h)
+        np.testing.assert_array_equal(other.cmax_percent_id, in_turn.cmax_percent_id)
+        np.testing.assert_array_equal(other.nca["blood"].half_life_h, in_turn.nca["blood"].half_life_h)
+    np.testing.assert_allclose(in_turn.percent_id_percentiles, serial.percent_id_percentiles, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(in_turn.auc_percent_id_h, serial.auc_percent_id_h, rtol=1e-12)
+    np.testing.assert_allclose(in_turn.cmax_percent_id, serial.cmax_percent_id, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(in_turn.tmax_h, serial.tmax_h)
+    np.testing.assert_allclose(in_turn.nca["blood"].half_life_h, serial.nca["blood"].half_life_h, rtol=1e-10)
 
 
 def test_bad_executor_and_arguments(params):
@@ -178,9 +188,12 @@ def test_bad_executor_and_arguments(params):
 
 def test_progress_bar_when_asked(params, capsys):
     pop = exopk.sample_population(params, 20, CV, seed=0)
-    exopk.simulate_population(pop, DOSE, T_H, chunk_size=10, progress=True)
+    exopk.simulate_population(pop, DOSE, T_H, progress=True)
     assert "population" in capsys.readouterr().err
-    exopk.simulate_population(pop, DOSE, T_H, chunk_size=10)  # not a terminal: no bar
+    with ThreadPoolExecutor(1) as pool:
+        exopk.simulate_population(pop, DOSE, T_H, chunk_size=10, executor=pool, progress=True)
+    assert "population" in capsys.readouterr().err
+    exopk.simulate_population(pop, DOSE, T_H)  # not a terminal: no bar
     assert capsys.readouterr().err == ""
 
 
