@@ -124,6 +124,8 @@ def test_outputs_and_parameter_errors(params):
         exopk.local_sensitivity(params, DOSE, T_H, parameters=["liver_speed"])
     with pytest.raises(exopk.SensitivityError, match="finite"):
         exopk.sobol_sensitivity(params, DOSE, T_H, ["liver_capacity_particles"], n=64)
+    with pytest.raises(exopk.SensitivityError, match="hepatic artery.*Sobol sample.*Narrow `factor`"):
+        exopk.sobol_sensitivity(params, DOSE, T_H, ["spleen_blood_flow_ml_per_h"], n=64, factor=20.0)
     with pytest.raises(exopk.SensitivityError, match="breaks its rule"):
         exopk.sobol_sensitivity(params, DOSE, T_H, ["liver_vascular_fraction"], n=64, factor=4.0)
 

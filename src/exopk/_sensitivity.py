@@ -15,7 +15,7 @@ from ._dosing import Dose, Regimen, as_regimen
 from ._errors import ParameterError
 from ._executors import map_chunks, progress_bar
 from ._model import REPORTED_ORGANS
-from ._parameters import _SPECS, ModelParameters, parameter_names, valid_mask
+from ._parameters import _SPECS, ModelParameters, check_flow_and_volume_balance, parameter_names, valid_mask
 from ._population import check_chunking, portable, solve_chunk
 from ._simulate import check_times
 from ._solve import default_workers
@@ -610,6 +610,12 @@ def sobol_sensitivity(
 
     def model(X: np.ndarray) -> np.ndarray:
         variations = {name: X[:, i] for i, name in enumerate(names)}
+        values = {name: np.full(X.shape[0], v) for name, v in params.values.items()}
+        values.update(variations)
+        try:
+            check_flow_and_volume_balance(values, where="in the Sobol sample")
+        except ParameterError as error:
+            raise SensitivityError(f"{error} Narrow `factor` or give `bounds` for the flows and volumes.") from None
         return evaluate_outputs(
             params, regimen, t_h, variations, outputs, executor=executor, chunk_size=chunk_size,
             workers=workers, progress=progress, description="Sobol runs",
