@@ -573,11 +573,26 @@ def simulate_population(
     organ_ml = volumes(values).organ_ml
     dose, infusion_h = _nca_dose(reg)
     results_nca = {}
+    # The vectorised NCA holds ~25 temporaries of its input: analyse the curves in row blocks within memory_mb.
+    rows_per_call = max(1, int(memory_mb * 1e6 // (t.size * 8 * 25)))
     for i, (organ, j) in enumerate(zip(nca_organs, nca_index, strict=True)):
-        conc = curves[i] / organ_ml[:, j][:, None]
         blood = organ == "blood"
-        results_nca[organ] = nca(
-            t, conc, dose=dose if blood else None, infusion_h=infusion_h, intravascular=blood and dose is not None
+        parts = []
+        for r0 in range(0, n, rows_per_call):
+            rows_sl = slice(r0, min(r0 + rows_per_call, n))
+            conc = curves[i, rows_sl] / organ_ml[rows_sl, j][:, None]
+            parts.append(
+                nca(
+                    t,
+                    conc,
+                    dose=dose if blood else None,
+                    infusion_h=infusion_h,
+                    intravascular=blood and dose is not None,
+                )
+            )
+        results_nca[organ] = NCAResult(
+            **{name: np.concatenate([getattr(part, name) for part in parts]) for name in NCA_PARAMETERS},
+            metadata=parts[0].metadata,
         )
     return PopulationResult(
         t_h=t,

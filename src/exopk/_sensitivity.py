@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import qmc
 
 from ._dosing import Dose, Regimen, as_regimen
 from ._errors import ParameterError
@@ -330,6 +329,8 @@ def saltelli_design(n_inputs: int, n_base: int, *, second_order: bool = True, se
         raise SensitivityError(
             f"`n` must be a power of 2 (Sobol' sequences balance at 2^m points), >= 2; got {n_base!r}."
         )
+    from scipy.stats import qmc  # scipy.stats takes ~0.3 s to import: only when needed
+
     d = n_inputs
     base = qmc.Sobol(d=2 * d, scramble=True, seed=seed).random_base2(int(math.log2(n_base)))
     A, B = base[:, :d], base[:, d:]
