@@ -184,3 +184,19 @@ def test_cli_nca_sparse_and_errors(tmp_path, capsys):
     assert main(["nca", str(data), "--value-column", "conc"]) == 2
     assert "no column 'conc'" in capsys.readouterr().err
     assert main(["nca", str(tmp_path / "missing.csv")]) == 2
+
+
+def test_lambda_z_fast_path_equals_general_path():
+    """Curves positive after Tmax take a shortcut; a zero after Tmax in any curve forces the general branch."""
+    from exopk._nca import lambda_z
+
+    rng = np.random.default_rng(5)
+    t = np.linspace(0, 24, 49)
+    curves = np.exp(-np.outer(rng.uniform(0.1, 0.4, 6), t)) * (1 + 0.03 * rng.standard_normal((6, t.size)))
+    curves[:, 0] = 0.0  # a zero before Tmax is allowed on the shortcut
+    with_zero = np.vstack([curves, np.where(t > 20, 0.0, curves[0])])
+    fast = lambda_z(t, curves)
+    general = lambda_z(t, with_zero)
+    for a, b in zip(fast, general, strict=True):
+        np.testing.assert_allclose(a, b[:-1], rtol=1e-13)
+    assert general[1][-1] < general[1][0]  # the curve with trailing zeros uses fewer points

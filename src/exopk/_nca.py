@@ -34,6 +34,7 @@ LAMBDA_Z_MIN_POINTS = 3
 """Fewest points in the terminal log-linear fit (PKNCA ``min.hl.points``)."""
 ADJ_R2_TOLERANCE = 1e-4
 """Fits with adjusted R² within this of the best count as equally good; the longest wins."""
+_BLOCK_ELEMENTS = 1 << 17  # curves x times analysed at once (~1 MB per temporary)
 
 
 class NCAError(ExopkError, ValueError):
@@ -235,16 +236,26 @@ def lambda_z(
     imax = np.argmax(conc, axis=1)
     valid = (np.arange(n)[None, :] > imax[:, None]) & (conc > 0)
     w = valid.astype(float)
-    x = np.broadcast_to(t_h - t_h[-1], conc.shape)  # centred on the last time for round-off
-    with np.errstate(divide="ignore"):
-        y = np.where(valid, np.log(np.where(valid, conc, 1.0)), 0.0)
+    x1 = t_h - t_h[-1]  # centred on the last time for round-off
 
     def rsum(a: np.ndarray) -> np.ndarray:
-        return np.cumsum(a[:, ::-1], axis=1)[:, ::-1]
+        return np.cumsum(a[..., ::-1], axis=-1)[..., ::-1]
 
-    k = rsum(w)
-    sx, sy = rsum(w * x), rsum(w * y)
-    sxx, sxy, syy = rsum(w * x * x), rsum(w * x * y), rsum(w * y * y)
+    if np.all(valid | (np.arange(n)[None, :] <= imax[:, None])):
+        # Every point after Tmax is positive (simulated curves): the windows' sums over x are the
+        # same for every curve, and entries up to Tmax never enter a valid window's sums. Same
+        # numbers as the general branch, in about half the time.
+        y = np.log(np.where(conc > 0, conc, 1.0))
+        k = np.broadcast_to(rsum(np.ones(n)), conc.shape)
+        sx, sxx = np.broadcast_to(rsum(x1), conc.shape), np.broadcast_to(rsum(x1 * x1), conc.shape)
+        sy, sxy, syy = rsum(y), rsum(y * x1), rsum(y * y)
+    else:
+        x = np.broadcast_to(x1, conc.shape)
+        with np.errstate(divide="ignore"):
+            y = np.where(valid, np.log(np.where(valid, conc, 1.0)), 0.0)
+        k = rsum(w)
+        sx, sy = rsum(w * x), rsum(w * y)
+        sxx, sxy, syy = rsum(w * x * x), rsum(w * x * y), rsum(w * y * y)
     with np.errstate(divide="ignore", invalid="ignore"):
         dxx = k * sxx - sx * sx
         dxy = k * sxy - sx * sy
@@ -320,6 +331,19 @@ def nca(
     if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 3:
         raise NCAError(f"`min_points` must be an integer >= 3; got {min_points!r}.")
     m, n = c.shape
+    block = max(1, _BLOCK_ELEMENTS // n)
+    if m > block:
+        # Blocks of curves whose ~25 temporaries stay in cache: ~2x faster than one pass over
+        # thousands of curves (where fresh temporaries cost page faults), and bounded memory.
+        parts = [
+            nca(t, c[r0 : r0 + block], dose=dose, infusion_h=infusion_h, intravascular=intravascular,
+                min_points=min_points)
+            for r0 in range(0, m, block)
+        ]  # fmt: skip
+        return NCAResult(
+            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in NCA_PARAMETERS},
+            metadata=parts[0].metadata,
+        )
     rows = np.arange(m)
     imax = np.argmax(c, axis=1)
     cmax = c[rows, imax]
