@@ -538,15 +538,25 @@ def simulate_population(
         scale = 100.0 / reg.total_particles if reg.total_particles > 0 else 1.0  # 0: simulate_batch raises
         bar = progress_bar(t.size, "population (output times)", progress)
 
+        cmax_t = np.full((n_org, n), -np.inf)  # organ-major, as the blocks come
+        tmax_t = np.zeros((n_org, n), dtype=np.intp)
+
         def on_block(sl: slice, amounts: np.ndarray) -> None:  # amounts: (n_block, n_org, n) particles
-            block_max = amounts.max(axis=0).T * scale
-            block_arg = amounts.argmax(axis=0).T + sl.start
+            block_max = amounts.max(axis=0)
+            # First time of the maximum: walking back in time, the earliest match is written last
+            # (several times cheaper than argmax over the leading axis).
+            block_arg = np.empty(block_max.shape, dtype=np.intp)
+            equal = np.empty(block_max.shape, dtype=bool)
+            for i in range(amounts.shape[0] - 1, -1, -1):
+                np.equal(amounts[i], block_max, out=equal)
+                np.copyto(block_arg, sl.start + i, where=equal)
+            block_max *= scale
             for i, j in enumerate(nca_index):
                 curves[i, :, sl] = amounts[:, j, :].T * scale
             with lock:  # blocks finish in any order: ties go to the earliest time
-                better = (block_max > cmax) | ((block_max == cmax) & (block_arg < tmax_index))
-                cmax[better] = block_max[better]
-                tmax_index[better] = block_arg[better]
+                better = (block_max > cmax_t) | ((block_max == cmax_t) & (block_arg < tmax_t))
+                np.copyto(cmax_t, block_max, where=better)
+                np.copyto(tmax_t, block_arg, where=better)
                 if bar is not None:
                     bar.update(sl.stop - sl.start)
 
@@ -558,6 +568,7 @@ def simulate_population(
         finally:
             if bar is not None:
                 bar.close()
+        cmax, tmax_index = cmax_t.T.copy(), tmax_t.T.copy()
         quantiles = batch.percent_id_percentiles
         auc = batch.auc_percent_id_h
         chunks = [slice(0, n)]
