@@ -525,7 +525,7 @@ def simulate_population(
     per_time = n * n_org * 8.0 * 2
     block = max(1, int(memory_mb * 1e6 // per_time))
     time_blocks = [slice(s, min(s + block, t.size)) for s in range(0, t.size, block)]
-    chunk_memory = float(memory_mb) / max(1, len(chunks)) if executor is None else float(memory_mb)
+    chunk_memory = float(memory_mb)  # each task's own simulate_batch budget (executor runs)
 
     cmax = np.full((n, n_org), -np.inf)
     tmax_index = np.zeros((n, n_org), dtype=np.intp)
