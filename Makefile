@@ -6,18 +6,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test docs bench calibrate examples clean
+.PHONY: run test docs bench bench-analysis calibrate examples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,sbml]"
+	$(BIN)/python -m pip install --quiet -e ".[test,sbml,distributed]"
 	touch $(STAMP)
 
 DOCS_STAMP := $(VENV)/.docs-installed-stamp
 
 $(DOCS_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[test,sbml,docs]"
+	$(BIN)/python -m pip install --quiet -e ".[test,sbml,distributed,docs]"
 	touch $(DOCS_STAMP)
 
 run: $(STAMP)
@@ -33,6 +33,9 @@ docs: $(DOCS_STAMP)
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+bench-analysis: $(STAMP)
+	$(BIN)/python benchmarks/bench_analysis.py
 
 calibrate: $(STAMP)
 	$(BIN)/python calibration/calibrate_mouse_iv.py

@@ -148,3 +148,28 @@ def test_tracer_table_of_an_intranasal_dose_lists_the_nasal_cavity(tmp_path, cap
     assert "nasal_cavity" in organs and "peritoneal_cavity" not in organs
     label = table.query("organ == 'nasal_cavity' and quantity == 'label_percent_id' and time_h == 0")["value"].item()
     assert label == pytest.approx(100.0)
+
+
+def test_population_of_an_intranasal_dose_and_of_a_regimen(tmp_path, capsys):
+    """Depot routes reach the analysis commands; a regimen replaces their default dose."""
+    status, stdout, err = run(
+        [
+            "population",
+            "--route",
+            "intranasal",
+            "--cv",
+            "liver_uptake_vascular_per_h=0.3",
+            "--n",
+            "50",
+            "--no-progress",
+        ],
+        capsys,
+    )
+    assert status == 0, err
+    assert "50 subjects" in stdout
+
+    regimen = tmp_path / "regimen.csv"
+    regimen.write_text("time_h,route,dose_particles\n0,iv_bolus,1e10\n24,intranasal,1e10\n")
+    argv = ["population", "--regimen", str(regimen), "--cv", "liver_uptake_vascular_per_h=0.3", "--n", "50"]
+    status, _, err = run([*argv, "--no-progress"], capsys)
+    assert status == 0, err

@@ -3,6 +3,7 @@
 Public API; everything else is private.
 """
 
+from ._analysis_plots import plot_population_bands, plot_sobol, plot_tornado
 from ._compare import (
     EXPOSURE_COMPARTMENTS,
     RouteComparison,
@@ -25,6 +26,7 @@ from ._dosing import (
     particles_from_protein,
 )
 from ._errors import DosingError, ExopkError, ParameterError, SimulationError
+from ._executors import ExecutorError
 from ._imaging import (
     ImagingParameters,
     load_imaging,
@@ -34,12 +36,33 @@ from ._imaging import (
     transmission,
 )
 from ._model import ELIMINATION_PATHWAYS, REPORTED_ORGANS, STATES
+from ._nca import NCA_PARAMETERS, NCAError, NCAResult, SparseNCAResult, nca, sparse_nca
 from ._parameters import ORGANS, ModelParameters, available, load_parameters, parameter_names
 from ._plot import plot_organ_curves
+from ._population import (
+    PopulationError,
+    PopulationResult,
+    VirtualPopulation,
+    allometric_exponent,
+    sample_population,
+    simulate_population,
+)
 from ._result import BatchResult, SimulationResult
 from ._sbml import export_sbml
 from ._scaling import DoseScaling, scale_dose, species_reference
 from ._scenarios import Scenario, ScenarioChange, apply_scenario, load_scenario
+from ._sensitivity import (
+    OUTPUT_METRICS,
+    LocalSensitivity,
+    SensitivityError,
+    SobolIndices,
+    evaluate_outputs,
+    local_sensitivity,
+    saltelli_design,
+    sobol_analyze,
+    sobol_indices,
+    sobol_sensitivity,
+)
 from ._simulate import simulate, simulate_batch
 from ._tracer import Label, TracerResult, available_labels, ideal_label, load_label, simulate_label
 
@@ -100,4 +123,30 @@ __all__ = [
     "plot_apparent_vs_true",
     "plot_whole_body",
     "transmission",
+    "NCA_PARAMETERS",
+    "NCAError",
+    "NCAResult",
+    "SparseNCAResult",
+    "nca",
+    "sparse_nca",
+    "ExecutorError",
+    "PopulationError",
+    "PopulationResult",
+    "VirtualPopulation",
+    "allometric_exponent",
+    "sample_population",
+    "simulate_population",
+    "OUTPUT_METRICS",
+    "LocalSensitivity",
+    "SensitivityError",
+    "SobolIndices",
+    "evaluate_outputs",
+    "local_sensitivity",
+    "saltelli_design",
+    "sobol_analyze",
+    "sobol_indices",
+    "sobol_sensitivity",
+    "plot_population_bands",
+    "plot_sobol",
+    "plot_tornado",
 ]

@@ -98,27 +98,20 @@ def add_model_arguments(command: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+def add_dosing_arguments(command: argparse.ArgumentParser, default_dose: float | None = None) -> None:
+    """The dose options (one dose by any route, or --regimen); read by :func:`_regimen`.
+
+    Shared by every command that simulates a dose, so that route options reach all of them.
+    """
     from ._dosing import ROUTES
 
-    parser = _Parser(
-        prog="exopk",
-        description="Simulate where extracellular vesicles go in the body (physiologically based PK).",
-    )
-    parser.add_argument("--version", action="version", version=f"exopk {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    commands.required = True
-
-    sim = commands.add_parser(
-        "simulate",
-        help="simulate a dose; write a tidy CSV and a plot of organ curves",
-        description="Simulate a dose or regimen. Times in hours; doses in particles unless --dose-unit ug.",
-    )
-    add_model_arguments(sim)
-    dosing = sim.add_argument_group("dosing (one dose, or --regimen)")
+    dosing = command.add_argument_group("dosing (one dose, or --regimen)")
     dosing.add_argument("--route", choices=ROUTES, default="iv_bolus", help="administration route (default: iv_bolus)")
-    dosing.add_argument("--dose", type=_positive_float("--dose"), help="dose, in particles (or µg with --dose-unit ug)")
+    default = "" if default_dose is None else f" (default {default_dose:g} unless --regimen)"
+    dosing.add_argument(
+        "--dose", type=_positive_float("--dose"), help=f"dose, in particles (or µg with --dose-unit ug){default}"
+    )
+    command.set_defaults(default_dose_particles=default_dose)
     dosing.add_argument("--dose-unit", choices=("particles", "ug"), default="particles", help="unit of --dose")
     dosing.add_argument(
         "--particles-per-ug",
@@ -136,6 +129,26 @@ def build_parser() -> argparse.ArgumentParser:
     dosing.add_argument(
         "--regimen", type=Path, help="CSV with columns time_h, route, dose_particles or dose_ug, duration_h, site"
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(
+        prog="exopk",
+        description="Simulate where extracellular vesicles go in the body (physiologically based PK).",
+    )
+    parser.add_argument("--version", action="version", version=f"exopk {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    sim = commands.add_parser(
+        "simulate",
+        help="simulate a dose; write a tidy CSV and a plot of organ curves",
+        description="Simulate a dose or regimen. Times in hours; doses in particles unless --dose-unit ug.",
+    )
+    add_model_arguments(sim)
+    add_dosing_arguments(sim)
     grid = sim.add_argument_group("output")
     grid.add_argument("--t-end", type=_positive_float("--t-end"), default=48.0, help="end time (h, default 48)")
     grid.add_argument("--dt", type=_positive_float("--dt"), default=0.05, help="output step (h, default 0.05)")
@@ -166,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     params_commands.add_parser("list", help="list the bundled species, EV and scenario parameter files")
     _add_scale_dose_parser(commands)
     _add_export_sbml_parser(commands)
+    _add_analysis_commands(commands)
     return parser
 
 
@@ -420,7 +434,9 @@ def _regimen(args):
             raise UsageError(f"`--regimen` file {str(args.regimen)!r} does not exist")
         return Regimen.from_csv(args.regimen, particles_per_ug=args.particles_per_ug)
     if args.dose is None:
-        raise UsageError("give a dose with --dose (particles) or a regimen file with --regimen")
+        if getattr(args, "default_dose_particles", None) is None:
+            raise UsageError("give a dose with --dose (particles) or a regimen file with --regimen")
+        args.dose, args.dose_unit = args.default_dose_particles, "particles"
     _check_route_options(args, [args.route])
     return Regimen([_single_dose(args.route, _dose_particles(args), args, t_h=args.dose_time)])
 
@@ -634,6 +650,426 @@ def _export_sbml(args) -> int:
     return 0
 
 
+# --- analysis commands (issue 7): nca, population, sensitivity -------------------------------
+
+
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _cv_assignment(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"`--cv` takes NAME=CV, e.g. liver_uptake_vascular_per_h=0.3; got {text!r}")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`--cv {name}` needs a number; got {value!r}") from None
+
+
+def _positive_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{name}` must be a positive integer; got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"`{name}` must be a positive integer; got {text!r}")
+        return value
+
+    return parse
+
+
+def _add_analysis_dosing(command: argparse.ArgumentParser) -> None:
+    """Dose and output-grid options of the analysis commands (same names as `simulate`, read by `_regimen`)."""
+    add_dosing_arguments(command, default_dose=1e10)
+    grid = command.add_argument_group("output times")
+    grid.add_argument("--t-end", type=_positive_float("--t-end"), default=48.0, help="end time (h, default 48)")
+    grid.add_argument("--dt", type=_positive_float("--dt"), default=0.5, help="output step (h, default 0.5)")
+
+
+def _add_runner_arguments(command: argparse.ArgumentParser) -> None:
+    run = command.add_argument_group("running")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--processes", type=_positive_int("--processes"), help="run chunks in N worker processes")
+    where.add_argument(
+        "--dask", metavar="ADDRESS", help="run chunks on a dask.distributed scheduler (needs exopk[distributed])"
+    )
+    run.add_argument("--chunk-size", type=_positive_int("--chunk-size"), help="parameter sets per task")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown on a terminal)")
+
+
+def _add_analysis_commands(commands) -> None:
+    nca = commands.add_parser(
+        "nca",
+        help="non-compartmental analysis of concentration-time data in a CSV",
+        description=(
+            "NCA per group of rows (e.g. per organ, or per subject): Cmax, Tmax, AUC (linear-up/log-down), "
+            "lambda_z (adjusted R2 rule of PKNCA/Phoenix), AUC0-inf, half-life, MRT, CL and Vss. "
+            "Reads tidy CSVs such as `exopk simulate --out`. With --sparse: one sample per animal, "
+            "NCA of the mean profile with Bailer's standard error of AUC."
+        ),
+    )
+    nca.add_argument("csv", type=Path, help="input CSV")
+    nca.add_argument("--time-column", default="time_h", help="time column, in hours (default: time_h)")
+    nca.add_argument("--value-column", default="value", help="concentration column (default: value)")
+    nca.add_argument("--group-by", type=_comma_list, help="columns that identify a curve (default: organ, subject, id)")
+    nca.add_argument("--quantity", help="keep only rows with this `quantity` (e.g. percent_id)")
+    nca.add_argument("--organs", type=_comma_list, help="keep only these organs (rows of an `organ` column)")
+    nca.add_argument("--unit", help="concentration unit when the CSV has no `unit` column")
+    nca.add_argument("--dose", type=_positive_float("--dose"), help="dose, in the amount unit of the concentration")
+    nca.add_argument("--dose-unit", help="unit of --dose (e.g. particles, %%ID)")
+    nca.add_argument("--infusion-h", type=_non_negative_float("--infusion-h"), default=0.0, help="infusion time (h)")
+    nca.add_argument("--extravascular", action="store_true", help="the dose is not intravascular: no CL, Vss")
+    nca.add_argument("--sparse", action="store_true", help="destructive sampling: one row per animal")
+    nca.add_argument("--out", type=Path, help="CSV of results: group columns, parameter, value, unit")
+
+    pop = commands.add_parser(
+        "population",
+        help="simulate a virtual population: percentile bands and per-subject NCA",
+        description=(
+            "Lognormal between-subject variability (--cv NAME=CV, CV 0.3 = 30 %%) and allometric body-weight "
+            "scaling (--body-weight-cv), seeded. Percentiles per organ and time; per-subject Cmax, Tmax, AUC "
+            "and blood NCA."
+        ),
+    )
+    add_model_arguments(pop)
+    _add_analysis_dosing(pop)
+    spec = pop.add_argument_group("population")
+    spec.add_argument("--n", type=_positive_int("--n"), default=1000, help="virtual subjects (default 1000)")
+    spec.add_argument("--cv", type=_cv_assignment, action="append", default=[], metavar="NAME=CV", help="repeatable")
+    spec.add_argument("--correlation", type=Path, help="CSV correlation matrix of the --cv parameters (no header)")
+    spec.add_argument("--body-weight-cv", type=_positive_float("--body-weight-cv"), help="lognormal body weights")
+    spec.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    spec.add_argument("--percentiles", type=_comma_list, default=["5", "50", "95"], help="default: 5,50,95")
+    out = pop.add_argument_group("outputs")
+    out.add_argument("--out", type=Path, help="tidy CSV of the percentile bands")
+    out.add_argument("--subjects", type=Path, help="tidy CSV of per-subject summaries")
+    out.add_argument("--plot", type=Path, help="PNG of the prediction bands")
+    out.add_argument("--organs", type=_comma_list, default=["blood", "liver", "spleen", "lung", "brain"])
+    _add_runner_arguments(pop)
+
+    sens = commands.add_parser(
+        "sensitivity",
+        help="local (tornado) and global Sobol sensitivity of model outputs",
+        description=(
+            "Normalised local sensitivity coefficients of the outputs to every parameter, and Sobol first- and "
+            "total-order indices (Saltelli/Jansen estimators, bootstrap intervals) over log-uniform ranges "
+            "[p/factor, p*factor]. Outputs are <organ>_<metric>, metric one of auc, cmax, tmax, final."
+        ),
+    )
+    add_model_arguments(sens)
+    _add_analysis_dosing(sens)
+    an = sens.add_argument_group("analysis")
+    an.add_argument("--outputs", type=_comma_list, default=["brain_auc", "liver_cmax", "blood_auc"])
+    an.add_argument("--sobol-parameters", type=_comma_list, help="Sobol inputs (default: the --sobol-top by |local|)")
+    an.add_argument("--sobol-top", type=_positive_int("--sobol-top"), default=10, help="default 10")
+    an.add_argument("--sobol-n", type=_positive_int("--sobol-n"), default=1024, help="base sample, power of 2")
+    an.add_argument("--factor", type=_positive_float("--factor"), default=2.0, help="Sobol range factor (default 2)")
+    an.add_argument("--no-sobol", action="store_true", help="local coefficients only")
+    an.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    out = sens.add_argument_group("outputs")
+    out.add_argument("--local-out", type=Path, help="CSV of local coefficients")
+    out.add_argument("--sobol-out", type=Path, help="CSV of Sobol indices")
+    out.add_argument("--tornado", type=Path, help="PNG tornado plot (first output)")
+    out.add_argument("--sobol-plot", type=Path, help="PNG bar plot of Sobol indices (first output)")
+    _add_runner_arguments(sens)
+
+
+class _Runner:
+    """The executor asked for on the command line (closed on exit)."""
+
+    def __init__(self, args) -> None:
+        self.executor = None
+        self._close = None
+        if getattr(args, "processes", None):
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.executor = ProcessPoolExecutor(args.processes)
+            self._close = self.executor.shutdown
+        elif getattr(args, "dask", None):
+            try:
+                from distributed import Client
+            except ImportError:
+                raise UsageError("`--dask` needs dask.distributed: pip install 'exopk[distributed]'") from None
+            try:
+                self.executor = Client(args.dask, timeout=10)
+            except OSError as err:
+                raise ExopkError(f"`--dask` {args.dask!r}: cannot reach the scheduler ({err})") from None
+            self._close = self.executor.close
+
+    def __enter__(self):
+        return self.executor
+
+    def __exit__(self, *exc) -> None:
+        if self._close is not None:
+            self._close()
+
+
+def _write_outputs(items) -> None:
+    """items: (path, flag, writer(temp_path)) for each requested output; all or nothing."""
+    outputs = _AtomicOutputs()
+    try:
+        for path, flag, writer in items:
+            if path is not None:
+                writer(outputs.temp_for(path, flag))
+        outputs.commit()
+    except BaseException:
+        outputs.discard()
+        raise
+
+
+def _figure_writer(fig):
+    def write(temp: Path) -> None:
+        import matplotlib.pyplot as plt
+
+        fig.savefig(temp, format="png", dpi=120)
+        plt.close(fig)
+
+    return write
+
+
+def _nca_command(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from ._nca import NCA_PARAMETERS, nca, nca_units, sparse_nca
+
+    if args.out is not None:
+        _check_writable(args.out, "--out")
+    if not args.csv.is_file():
+        raise UsageError(f"input file {str(args.csv)!r} does not exist")
+    try:
+        table = pd.read_csv(args.csv, comment="#")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise ExopkError(f"{args.csv}: not a readable CSV ({err})") from None
+    for column, flag in ((args.time_column, "--time-column"), (args.value_column, "--value-column")):
+        if column not in table.columns:
+            raise UsageError(
+                f"{args.csv}: no column {column!r} (`{flag}`); columns: {', '.join(map(str, table.columns))}"
+            )
+    if args.quantity is not None:
+        if "quantity" not in table.columns:
+            raise UsageError(f"`--quantity` given but {args.csv} has no `quantity` column")
+        table = table[table["quantity"] == args.quantity]
+        if table.empty:
+            raise UsageError(f"`--quantity` {args.quantity!r}: no rows in {args.csv}")
+    if args.organs is not None:
+        if "organ" not in table.columns:
+            raise UsageError(f"`--organs` given but {args.csv} has no `organ` column")
+        table = table[table["organ"].isin(args.organs)]
+        if table.empty:
+            raise UsageError(f"`--organs` {','.join(args.organs)}: no rows in {args.csv}")
+    if args.group_by is not None:
+        groups = args.group_by
+        for column in groups:
+            if column not in table.columns:
+                raise UsageError(f"`--group-by`: no column {column!r} in {args.csv}")
+    else:
+        groups = [c for c in ("organ", "quantity", "subject", "id") if c in table.columns]
+        if args.sparse:
+            groups = [c for c in groups if c not in ("subject", "id")]
+        if "quantity" in groups and table["quantity"].nunique() == 1:
+            groups.remove("quantity")
+    for column in (args.time_column, args.value_column):
+        if not pd.api.types.is_numeric_dtype(table[column]):
+            raise ExopkError(f"{args.csv}: column {column!r} must be numeric")
+    rows = []
+    grouped = table.groupby(groups, sort=False) if groups else [((), table)]
+    dose_unit = args.dose_unit or ("particles" if args.dose is not None else None)
+    for key, group in grouped:
+        key = key if isinstance(key, tuple) else (key,)
+        label = dict(zip(groups, key, strict=True))
+        where = ", ".join(f"{k}={v}" for k, v in label.items()) or "all rows"
+        if "unit" in group.columns and group["unit"].nunique() == 1:
+            unit = str(group["unit"].iloc[0])
+        elif "unit" in group.columns:
+            raise ExopkError(f"{args.csv} ({where}): several units in one curve; group or filter by quantity")
+        else:
+            unit = args.unit or "C"
+        units = nca_units(unit, dose_unit)
+        order = group.sort_values(args.time_column)
+        t = order[args.time_column].to_numpy(dtype=float)
+        c = order[args.value_column].to_numpy(dtype=float)
+        try:
+            if args.sparse:
+                sparse = sparse_nca(
+                    t, c, dose=args.dose, infusion_h=args.infusion_h, intravascular=not args.extravascular
+                )
+                result = sparse.profile
+                extra = [
+                    ("auc_0_tlast_linear_mean", sparse.auc_0_tlast, units["auc_0_tlast"]),
+                    ("auc_0_tlast_se_bailer", sparse.auc_se, units["auc_0_tlast"]),
+                ]
+            else:
+                if np.unique(t).size != t.size:
+                    raise ExopkError(
+                        f"{args.csv} ({where}): repeated times in one curve; add --group-by, or --sparse for "
+                        "one sample per animal"
+                    )
+                result = nca(t, c, dose=args.dose, infusion_h=args.infusion_h, intravascular=not args.extravascular)
+                extra = []
+        except ExopkError as err:
+            raise ExopkError(f"{args.csv} ({where}): {err}") from None
+        for name in NCA_PARAMETERS:
+            rows.append({**label, "parameter": name, "value": float(getattr(result, name)[0]), "unit": units[name]})
+        for name, value, u in extra:
+            rows.append({**label, "parameter": name, "value": value, "unit": u})
+    frame = pd.DataFrame(rows)
+    if args.out is not None:
+        _write_outputs([(args.out, "--out", lambda p: frame.to_csv(p, index=False, float_format="%.8g"))])
+        print(f"wrote {len(frame)} rows: {args.out}")
+    else:
+        frame.to_csv(sys.stdout, index=False, float_format="%.6g")
+    return 0
+
+
+def _population_command(args) -> int:
+    import numpy as np
+
+    from ._model import REPORTED_ORGANS
+    from ._population import sample_population, simulate_population
+
+    for path, flag in ((args.out, "--out"), (args.subjects, "--subjects"), (args.plot, "--plot")):
+        if path is not None:
+            _check_writable(path, flag)
+    for organ in args.organs:
+        if organ not in REPORTED_ORGANS[:-1]:
+            raise UsageError(
+                f"unknown organ {organ!r} in `--organs`; expected some of {', '.join(REPORTED_ORGANS[:-1])}"
+            )
+    try:
+        percentiles = [float(x) for x in args.percentiles]
+    except ValueError:
+        raise UsageError(f"`--percentiles` must be numbers; got {','.join(args.percentiles)}") from None
+    if not args.cv and args.body_weight_cv is None:
+        raise UsageError("nothing varies: give --cv NAME=CV (repeatable) and/or --body-weight-cv")
+    params = _load(args)
+    regimen = _regimen(args)
+    t_h = _time_grid(args, 100_000)
+    correlation = None
+    if args.correlation is not None:
+        if not args.correlation.is_file():
+            raise UsageError(f"`--correlation` file {str(args.correlation)!r} does not exist")
+        try:
+            correlation = np.loadtxt(args.correlation, delimiter=",", ndmin=2)
+        except ValueError as err:
+            raise ExopkError(f"`--correlation` {args.correlation}: not a numeric CSV matrix ({err})") from None
+    cv = dict(args.cv)
+    if len(cv) != len(args.cv):
+        raise UsageError("`--cv` names a parameter twice")
+    population = sample_population(
+        params, args.n, cv, correlation=correlation, body_weight_cv=args.body_weight_cv, seed=args.seed
+    )
+    with _Runner(args) as executor:
+        kwargs = {"chunk_size": args.chunk_size} if args.chunk_size else {}
+        result = simulate_population(
+            population, regimen, t_h, percentiles=percentiles, executor=executor,
+            progress=False if args.no_progress else None, **kwargs,
+        )  # fmt: skip
+    items = [
+        (args.out, "--out", lambda p: result.to_frame().to_csv(p, index=False, float_format="%.8g")),
+        (args.subjects, "--subjects", lambda p: result.subjects_frame().to_csv(p, index=False, float_format="%.8g")),
+    ]
+    if args.plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from ._analysis_plots import plot_population_bands
+
+        items.append((args.plot, "--plot", _figure_writer(plot_population_bands(result, organs=args.organs))))
+    _write_outputs(items)
+    q = result.percentiles
+    print(f"exopk population: {args.n} subjects, seed {args.seed}, {t_h.size} times to {t_h[-1]:g} h")
+    print(f"{'organ':12s}" + "".join(f"{f'AUC P{x:g} (%ID·h)':>18s}" for x in q))
+    for j, organ in enumerate(REPORTED_ORGANS):
+        values = np.percentile(result.auc_percent_id_h[:, j], q)
+        print(f"{organ:12s}" + "".join(f"{v:18.4g}" for v in values))
+    half = result.nca["blood"].half_life_h
+    print(f"blood terminal half-life (h): median {np.nanmedian(half):.4g}, P5-P95 {np.nanpercentile(half, 5):.4g}-"
+          f"{np.nanpercentile(half, 95):.4g}")  # fmt: skip
+    for path, what in ((args.out, "bands"), (args.subjects, "subjects"), (args.plot, "plot")):
+        if path is not None:
+            print(f"wrote {what}: {path}")
+    return 0
+
+
+def _sensitivity_command(args) -> int:
+    import numpy as np
+
+    from ._sensitivity import local_sensitivity, parse_outputs, sobol_sensitivity
+
+    for path, flag in (
+        (args.local_out, "--local-out"),
+        (args.sobol_out, "--sobol-out"),
+        (args.tornado, "--tornado"),
+        (args.sobol_plot, "--sobol-plot"),
+    ):
+        if path is not None:
+            _check_writable(path, flag)
+    try:
+        parse_outputs(args.outputs)
+    except ExopkError as err:
+        raise UsageError(f"`--outputs`: {err}") from None
+    params = _load(args)
+    regimen = _regimen(args)
+    t_h = _time_grid(args, 100_000)
+    progress = False if args.no_progress else None
+    with _Runner(args) as executor:
+        local = local_sensitivity(params, regimen, t_h, args.outputs, executor=executor, progress=progress)
+        sobol = None
+        if not args.no_sobol:
+            if args.sobol_parameters:
+                names = args.sobol_parameters
+            else:
+                # The largest |local coefficients| of the first output among the EV kinetic parameters
+                # that a factor range suits: unbounded above, and not flows or volumes (which must
+                # keep the flow and volume balances).
+                from ._parameters import _SPECS
+
+                coef = np.abs(np.nan_to_num(local.coefficients[:, 0]))
+                ranked = [local.parameters[i] for i in np.argsort(-coef)]
+                names = [
+                    n
+                    for n in ranked
+                    if _SPECS[n].rule in ("positive", "non_negative")
+                    and _SPECS[n].unit not in ("mL", "mL/h", "g", "g/mL")
+                ][: args.sobol_top]
+            kwargs = {"chunk_size": args.chunk_size} if args.chunk_size else {}
+            sobol = sobol_sensitivity(
+                params, regimen, t_h, names, args.outputs, n=args.sobol_n, factor=args.factor, seed=args.seed,
+                executor=executor, progress=progress, **kwargs,
+            )  # fmt: skip
+    items = [(args.local_out, "--local-out", lambda p: local.to_frame().to_csv(p, index=False, float_format="%.8g"))]
+    if sobol is not None:
+        items.append(
+            (args.sobol_out, "--sobol-out", lambda p: sobol.to_frame().to_csv(p, index=False, float_format="%.6g"))
+        )
+    if args.tornado is not None or (args.sobol_plot is not None and sobol is not None):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from ._analysis_plots import plot_sobol, plot_tornado
+
+        if args.tornado is not None:
+            items.append((args.tornado, "--tornado", _figure_writer(plot_tornado(local))))
+        if args.sobol_plot is not None and sobol is not None:
+            items.append((args.sobol_plot, "--sobol-plot", _figure_writer(plot_sobol(sobol))))
+    _write_outputs(items)
+    for j, output in enumerate(local.outputs):
+        order = np.argsort(-np.abs(np.nan_to_num(local.coefficients[:, j])))[:5]
+        top = ", ".join(f"{local.parameters[i]} {local.coefficients[i, j]:+.3g}" for i in order)
+        print(f"{output} = {local.nominal_outputs[j]:.4g}; largest local coefficients: {top}")
+        if sobol is not None:
+            order = np.argsort(-sobol.total_order[:, j])[:5]
+            top = ", ".join(f"{sobol.names[i]} ST {sobol.total_order[i, j]:.3f}" for i in order)
+            print(f"  Sobol (N={sobol.n_base}, {sobol.n_evaluations} runs): {top}")
+    return 0
+
+
+_ANALYSIS_COMMANDS = {"nca": _nca_command, "population": _population_command, "sensitivity": _sensitivity_command}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -649,6 +1085,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _image(args)
         if args.command == "export-sbml":
             return _export_sbml(args)
+        if args.command in _ANALYSIS_COMMANDS:
+            return _ANALYSIS_COMMANDS[args.command](args)
         return _params(args)
     except UsageError as err:
         print(f"exopk: error: {err}", file=sys.stderr)

@@ -279,6 +279,7 @@ def simulate_batch(
     keep_amounts: bool = False,
     memory_mb: float = 64.0,
     workers: int | None = None,
+    on_block=None,
 ) -> BatchResult:
     """Simulate many parameter sets of the linear model under one regimen.
 
@@ -305,6 +306,11 @@ def simulate_batch(
         Threads for the eigen-decompositions and time blocks (NumPy releases the GIL);
         default: the CPUs available, at most 8. ``1`` runs everything in the calling thread.
         Results agree to round-off whatever the number (blocks are split differently).
+    on_block : callable, optional
+        Called as ``on_block(time_slice, amounts)`` for each block of output times, with
+        ``amounts`` of shape (n_block_times, n_organs, n_sets) in particles (the last organ
+        is ``eliminated``); from worker threads, so it must be thread-safe, and it must copy
+        what it keeps (the array is reused). Used for per-set summaries such as Cmax.
 
     Returns
     -------
@@ -359,6 +365,8 @@ def simulate_batch(
         for s0 in range(0, n_sets, 1024):  # transpose in pieces that stay in cache: ~2x faster
             rows[:, :-1, s0 : s0 + 1024] = live[s0 : s0 + 1024].transpose(1, 2, 0)
         np.subtract(administered[sl, None], rows[:, :-1, :].sum(axis=1), out=rows[:, -1, :])
+        if on_block is not None:
+            on_block(sl, rows)
         if kept is not None:
             kept[:, sl, :-1] = live
             kept[:, sl, -1] = rows[:, -1, :].T

@@ -427,7 +427,8 @@ def ode_single(
         )
         if not sol.success:
             raise SimulationError(
-                f"ODE solver ({solver}) stopped early at t = {sol.t[-1] if np.size(sol.t) else t_prev} h: {sol.message} "
+                f"ODE solver ({solver}) stopped early at t = {sol.t[-1] if np.size(sol.t) else t_prev} h: "
+                f"{sol.message} "
                 "Try solver='Radau' or a looser `rtol`."
             )
         out[inside] = sol.y[:, : int(inside.sum())].T
