@@ -395,3 +395,32 @@ def test_solvers_drop_only_the_states_a_dose_cannot_reach(params):
     exact = exopk.simulate(params, exopk.Intranasal(dose_particles=DOSE), T_H[:60])
     ode = exopk.simulate(params, exopk.Intranasal(dose_particles=DOSE), T_H[:60], method="ode", rtol=1e-10)
     np.testing.assert_allclose(exact.amounts_particles, ode.amounts_particles, rtol=1e-6, atol=1e-9 * DOSE)
+
+
+def test_batch_of_a_depot_route_matches_single_simulations(params):
+    """simulate_batch with an intranasal dose: sites it doses carry percentiles, the others are exactly 0."""
+    rates = np.array([1e-4, 2.5e-4, 1e-3])
+    batch = exopk.simulate_batch(
+        params,
+        exopk.Intranasal(dose_particles=DOSE),
+        T_H[:30],
+        {"intranasal_nose_to_brain_per_h": rates},
+        percentiles=(0, 100),
+        keep_amounts=True,
+    )
+    singles = [
+        exopk.simulate(
+            params.replace(intranasal_nose_to_brain_per_h=k), exopk.Intranasal(dose_particles=DOSE), T_H[:30]
+        )
+        for k in rates
+    ]
+    nasal = exopk.REPORTED_ORGANS.index("nasal_cavity")
+    peritoneal = exopk.REPORTED_ORGANS.index("peritoneal_cavity")
+    brain = exopk.REPORTED_ORGANS.index("brain")
+
+    assert np.all(batch.percent_id_percentiles[:, :, peritoneal] == 0.0)
+    np.testing.assert_allclose(
+        batch.percent_id_percentiles[1, :, nasal], singles[0].percent_id("nasal_cavity"), rtol=1e-9
+    )
+    top = np.max([s.percent_id("brain") for s in singles], axis=0)
+    np.testing.assert_allclose(batch.percent_id_percentiles[1, :, brain], top, rtol=1e-9, atol=1e-15)
