@@ -173,3 +173,30 @@ def test_population_of_an_intranasal_dose_and_of_a_regimen(tmp_path, capsys):
     argv = ["population", "--regimen", str(regimen), "--cv", "liver_uptake_vascular_per_h=0.3", "--n", "50"]
     status, _, err = run([*argv, "--no-progress"], capsys)
     assert status == 0, err
+
+
+def test_nasal_volume_sends_part_of_the_dose_to_the_lungs(tmp_path, capsys):
+    """--nasal-volume-ul 50: 55.7 % of the dose starts in the lung airspace (Southam et al. 2002)."""
+    out = tmp_path / "in.csv"
+    argv = ["simulate", "--route", "intranasal", "--dose", "1e10", "--nasal-volume-ul", "50", "--t-end", "1"]
+    status, _, err = run([*argv, "--out", str(out)], capsys)
+
+    assert status == 0, err
+    table = pd.read_csv(out)
+    lung0 = table.query("time_h == 0 and organ == 'lung' and quantity == 'percent_id'")["value"].item()
+    assert lung0 == pytest.approx(55.7)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["simulate", "--dose", "1e10", "--nasal-volume-ul", "5"], r"`--nasal-volume-ul` applies to route intranasal"),
+        (["simulate", "--route", "intranasal", "--dose", "1", "--nasal-volume-ul", "80"], r"at most 50 µL"),
+        (["simulate", "--route", "intranasal", "--dose", "1", "--anaesthetised"], r"`--anaesthetised` needs"),
+    ],
+)
+def test_bad_nasal_volume_options(argv, message, capsys):
+    status, _, err = run(argv, capsys)
+
+    assert status == 2
+    assert re.search(message, err), err

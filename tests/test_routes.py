@@ -424,3 +424,15 @@ def test_batch_of_a_depot_route_matches_single_simulations(params):
     )
     top = np.max([s.percent_id("brain") for s in singles], axis=0)
     np.testing.assert_allclose(batch.percent_id_percentiles[1, :, brain], top, rtol=1e-9, atol=1e-15)
+
+
+def test_regimen_csv_lower_airway_fraction_column(tmp_path):
+    path = tmp_path / "regimen.csv"
+    path.write_text("time_h,route,dose_particles,lower_airway_fraction\n0,intranasal,1e10,0.3\n24,intranasal,1e10,\n")
+    regimen = exopk.Regimen.from_csv(path)
+
+    assert [d.lower_airway_fraction for d in regimen.doses] == [0.3, 0.0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time_h,route,dose_particles,lower_airway_fraction\n0,iv_bolus,1e10,0.3\n")
+    with pytest.raises(exopk.DosingError, match=r"`lower_airway_fraction` applies to route intranasal only"):
+        exopk.Regimen.from_csv(bad)

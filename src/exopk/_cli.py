@@ -98,6 +98,18 @@ def add_model_arguments(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_nasal_volume_arguments(group) -> None:
+    group.add_argument(
+        "--nasal-volume-ul",
+        type=_non_negative_float("--nasal-volume-ul"),
+        help="intranasal: total instilled volume (µL, both nostrils, at most 50); the share reaching the "
+        "lungs follows mouse data (Southam et al. 2002); default: none reaches the lungs",
+    )
+    group.add_argument(
+        "--anaesthetised", action="store_true", help="intranasal with --nasal-volume-ul: dosed under anaesthesia"
+    )
+
+
 def add_dosing_arguments(command: argparse.ArgumentParser, default_dose: float | None = None) -> None:
     """The dose options (one dose by any route, or --regimen); read by :func:`_regimen`.
 
@@ -123,11 +135,14 @@ def add_dosing_arguments(command: argparse.ArgumentParser, default_dose: float |
         "--site",
         help="target of --route local: <organ>_<vascular|tissue>, e.g. kidney_vascular (intra-arterial), brain_tissue",
     )
+    _add_nasal_volume_arguments(dosing)
     dosing.add_argument(
         "--dose-time", type=_non_negative_float("--dose-time"), default=0.0, help="time of the dose (h)"
     )
     dosing.add_argument(
-        "--regimen", type=Path, help="CSV with columns time_h, route, dose_particles or dose_ug, duration_h, site"
+        "--regimen",
+        type=Path,
+        help="CSV with columns time_h, route, dose_particles or dose_ug, duration_h, site, lower_airway_fraction",
     )
 
 
@@ -208,6 +223,7 @@ def _add_compare_parser(commands) -> None:
     dosing.add_argument("--particles-per-ug", type=_positive_float("--particles-per-ug"), help="for --dose-unit ug")
     dosing.add_argument("--duration", type=_positive_float("--duration"), help="infusion duration (h), for iv_infusion")
     dosing.add_argument("--site", help="target of route local: <organ>_<vascular|tissue>, e.g. kidney_vascular")
+    _add_nasal_volume_arguments(dosing)
     out = cmp.add_argument_group("output")
     out.add_argument("--t-end", type=_positive_float("--t-end"), default=48.0, help="end time (h, default 48)")
     out.add_argument("--dt", type=_positive_float("--dt"), default=0.01, help="output step (h, default 0.01)")
@@ -405,6 +421,15 @@ def _check_route_options(args, routes: list[str]) -> None:
         raise UsageError(f"`--site` applies to route local only; got {flag} {','.join(routes)}")
     if "local" in routes and args.site is None:
         raise UsageError("route local needs `--site <organ>_<vascular|tissue>`, e.g. kidney_vascular")
+    volume = getattr(args, "nasal_volume_ul", None)
+    if volume is not None and "intranasal" not in routes:
+        raise UsageError(f"`--nasal-volume-ul` applies to route intranasal only; got {flag} {','.join(routes)}")
+    if volume is not None and volume > 50.0:
+        raise UsageError(
+            f"`--nasal-volume-ul` must be at most 50 µL (the range measured by Southam 2002); got {volume:g}"
+        )
+    if getattr(args, "anaesthetised", False) and volume is None:
+        raise UsageError("`--anaesthetised` needs `--nasal-volume-ul`")
 
 
 def _single_dose(route: str, dose_particles: float, args, t_h: float = 0.0):
@@ -420,6 +445,11 @@ def _single_dose(route: str, dose_particles: float, args, t_h: float = 0.0):
             raise UsageError(
                 f"`--site` must be <organ>_<vascular|tissue> with organ one of {', '.join(ORGANS)}; got {args.site!r}"
             )
+    volume = getattr(args, "nasal_volume_ul", None)
+    if route == "intranasal" and volume is not None:
+        from ._dosing import Intranasal
+
+        return Intranasal.from_volume(dose_particles, volume, anaesthetised=args.anaesthetised, t_h=t_h)
     duration = args.duration if route == "iv_infusion" else None
     return route_dose(route, dose_particles, t_h=t_h, duration_h=duration, organ=organ, space=space)
 

@@ -434,15 +434,16 @@ class Regimen:
         table : pandas.DataFrame
             Columns ``time_h``, ``route`` (one of :data:`ROUTES`), one of ``dose_particles``
             or ``dose_ug``, optionally ``duration_h`` (iv_infusion only; 0 or empty
-            otherwise) and ``site`` (``local`` only: ``<organ>_<vascular|tissue>``, e.g.
-            ``kidney_vascular``).
+            otherwise), ``site`` (``local`` only: ``<organ>_<vascular|tissue>``, e.g.
+            ``kidney_vascular``) and ``lower_airway_fraction`` (intranasal only; see
+            :class:`Intranasal`).
         particles_per_ug : float, optional
             Required when doses are given as ``dose_ug``.
         where : str
             Name of the table's origin, used in error messages (e.g. a file name).
         """
         columns = set(table.columns)
-        expected = "expected time_h, route, dose_particles or dose_ug, duration_h, site"
+        expected = "expected time_h, route, dose_particles or dose_ug, duration_h, site, lower_airway_fraction"
         for required in ("time_h", "route"):
             if required not in columns:
                 raise DosingError(f"{where}: missing column `{required}`; {expected}.")
@@ -455,7 +456,15 @@ class Regimen:
             raise DosingError(
                 f"{where}: doses in `dose_ug` need an explicit `particles_per_ug` factor (no default is assumed)."
             )
-        unknown = columns - {"time_h", "route", "dose_particles", "dose_ug", "duration_h", "site"}
+        unknown = columns - {
+            "time_h",
+            "route",
+            "dose_particles",
+            "dose_ug",
+            "duration_h",
+            "site",
+            "lower_airway_fraction",
+        }
         if unknown:
             raise DosingError(f"{where}: unknown column(s) {sorted(unknown)}; {expected}.")
         if len(table) == 0:
@@ -484,6 +493,10 @@ class Regimen:
                     raise DosingError(f"`duration_h` of a {route} dose must be 0 or empty; got {duration!r}.")
                 if route != "local" and site is not None:
                     raise DosingError(f"`site` applies to route local only; got {site!r} for {route}.")
+                lungs = row.get("lower_airway_fraction")
+                lungs = None if lungs is None or (isinstance(lungs, float) and math.isnan(lungs)) else float(lungs)
+                if route != "intranasal" and lungs is not None:
+                    raise DosingError(f"`lower_airway_fraction` applies to route intranasal only; got {route}.")
                 if route == "iv_infusion":
                     doses.append(IVInfusion(dose_particles=amount, duration_h=duration, t_h=t_h))
                 elif route == "local":
@@ -494,6 +507,8 @@ class Regimen:
                             f"got {site!r}."
                         )
                     doses.append(LocalInjection(dose_particles=amount, organ=organ, space=space, t_h=t_h))
+                elif route == "intranasal":
+                    doses.append(Intranasal(dose_particles=amount, t_h=t_h, lower_airway_fraction=lungs or 0.0))
                 else:
                     doses.append(_INSTANT_BY_ROUTE[route](dose_particles=amount, t_h=t_h))
             except (TypeError, ValueError) as err:
