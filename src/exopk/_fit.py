@@ -487,7 +487,7 @@ class FitResult:
 
     @property
     def geometric_mean_fold_error(self) -> float:
-        """exp(mean |ln(predicted/observed)|) of the quantified rows."""
+        """Geometric mean fold error of the quantified rows, :math:`\\exp(\\overline{|\\ln(\\hat y / y)|})`."""
         f = self.fold_errors
         return float(np.exp(np.mean(np.abs(np.log(f))))) if f.size else math.nan
 
