@@ -64,3 +64,27 @@ def test_cli_unknown_dataset_is_a_usage_error(capsys):
     assert main(["datasets", "show", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown dataset 'nope'" in err
+
+
+def _script(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "calibration" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_calibration_targets_are_the_shipped_data():
+    """The calibration scripts fit the numbers of the shipped datasets, not copies that could drift."""
+    iv = _script("calibrate_mouse_iv")
+    data = exopk.load_dataset("morishita2015_iv_mouse").data.set_index("organ")
+    for organ in ("liver", "lung", "spleen"):
+        assert iv.TARGETS[f"{organ}_percent_id_4h"][0] == data.loc[organ, "value"]
+    assert iv.ORGAN_LABEL == exopk.load_dataset("morishita2015_iv_mouse").label
+    nasal = _script("calibrate_intranasal")
+    kumar = exopk.load_dataset("kumar2018_igg_intranasal_rat").data
+    assert nasal.BRAIN_PERCENT_ID_30MIN == kumar["value"].iloc[0]
+    assert kumar["time_h"].iloc[0] == 0.5
