@@ -93,7 +93,7 @@ def test_mean_and_sd_data_with_n_animals(truth):
     summary = (per_animal.groupby(["time_h", "organ", "quantity", "unit"], as_index=False)["value"]
                .agg(value="mean", sd="std", n="count"))
     fit = exopk.fit(start_away_from(truth), DOSE, summary, NAMES, n_starts=1)
-    assert "SDs given for every quantified row" in fit.notes[0]
+    assert "pooled per quantity" in fit.notes[0]
     for name in NAMES:
         lo, hi = fit.ci_95[name]
         assert lo < truth[name] < hi
@@ -249,3 +249,30 @@ def test_ci_coverage_over_repeated_seeds(truth):
     print("coverage of the 95 % CIs over", n, "seeds:", coverage)
     for name in NAMES:
         assert 0.88 <= coverage[name] <= 1.0, coverage  # binomial SD 2.2 % around 95 %
+
+
+def test_absolute_sd_takes_the_sds_as_the_error(truth):
+    """Mean ± SD of 4 animals: with absolute_sd the CI comes from the SDs and still covers the truth."""
+    per_animal = destructive_data(truth, seed=12, animals_per_time=4)
+    summary = (per_animal.groupby(["time_h", "organ", "quantity", "unit"], as_index=False)["value"]
+               .agg(value="mean", sd="std", n="count"))
+    relative = exopk.fit(truth, DOSE, summary, NAMES, n_starts=1)
+    absolute = exopk.fit(truth, DOSE, summary, NAMES, n_starts=1, absolute_sd=True)
+    for name in NAMES:
+        assert absolute.estimates[name] == pytest.approx(relative.estimates[name], rel=1e-6)
+        lo, hi = absolute.ci_95[name]
+        assert lo < truth[name] < hi
+        assert absolute.log_se[name] != pytest.approx(relative.log_se[name], rel=1e-3)
+    profile = absolute.profile(NAMES[0], n_points=9)
+    lo, hi = profile.attrs["ci_95"]
+    wald_lo, wald_hi = absolute.ci_95[NAMES[0]]
+    assert np.log(lo) == pytest.approx(np.log(wald_lo), abs=0.3 * np.log(wald_hi / wald_lo))
+    with pytest.raises(exopk.FitError, match="absolute_sd"):
+        exopk.fit(truth, DOSE, per_animal, NAMES, absolute_sd=True)
+
+
+def test_an_exact_fit_warns_that_its_cis_carry_no_measurement_error():
+    dataset = exopk.load_dataset("morishita2015_iv_mouse")
+    params = exopk.load_parameters("mouse", "msc")
+    fit = exopk.fit(params, DOSE, dataset.data, NAMES, label=dataset.label, n_starts=1)
+    assert any("passes through the data" in note for note in fit.notes)
