@@ -276,3 +276,16 @@ def test_an_exact_fit_warns_that_its_cis_carry_no_measurement_error():
     params = exopk.load_parameters("mouse", "msc")
     fit = exopk.fit(params, DOSE, dataset.data, NAMES, label=dataset.label, n_starts=1)
     assert any("passes through the data" in note for note in fit.notes)
+
+
+def test_cli_fits_a_shipped_dataset_with_the_model_of_its_header(tmp_path, capsys):
+    out = tmp_path / "fitted.toml"
+    status = main(["fit", "morishita2015_iv_mouse", "--from-header", "--params",
+                   "liver_uptake_vascular_per_h,lung_uptake_vascular_per_h", "--starts", "1",
+                   "--out", str(out), "--report", str(tmp_path / "r.md")])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "label I-125" in (tmp_path / "r.md").read_text()
+    assert "fitted to morishita2015_iv_mouse.csv" in out.read_text()
+    assert main(["fit", "no_such_data", "--params", NAMES[0]]) == 2
+    assert "not a shipped dataset" in capsys.readouterr().err

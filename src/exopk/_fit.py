@@ -765,7 +765,11 @@ def add_fit_parser(commands) -> None:
         "n, loq, weight). Residuals on the log scale; below-LOQ rows censored (M3-like) unless --blq.",
     )
     assert isinstance(cmd, _Parser)
-    cmd.add_argument("data", type=Path, help="tidy CSV of observations ('#' lines are a header and ignored)")
+    cmd.add_argument("data", type=Path,
+                     help="tidy CSV of observations ('#' lines are a 'key: value' header), or a shipped dataset name")
+    cmd.add_argument("--from-header", action="store_true",
+                     help="take species, route, label and scenario from the data file's header (as the shipped "
+                     "datasets carry them), instead of --species/--route/--tracer/--scenario")
     cmd.add_argument("--params", dest="fit_params", required=True,
                      help="comma-separated names of the parameters to fit, e.g. liver_uptake_vascular_per_h")
     add_model_arguments(cmd)
@@ -806,8 +810,21 @@ def fit_command(args) -> int:
         if path is not None:
             _check_writable(path, flag)
     if not args.data.is_file():
-        raise UsageError(f"data file {str(args.data)!r} does not exist")
-    frame, _ = read_observations(args.data)
+        from .datasets import list_datasets, load_dataset
+
+        if str(args.data) not in list_datasets():
+            raise UsageError(f"data file {str(args.data)!r} does not exist (and is not a shipped dataset: "
+                             f"{', '.join(list_datasets())})")
+        args.data = load_dataset(str(args.data)).path
+    frame, header = read_observations(args.data)
+    if args.from_header:
+        missing = [key for key in ("species", "route", "label", "scenario") if key not in header]
+        if missing:
+            raise UsageError(f"`--from-header`: {args.data} has no header line(s) for {', '.join(missing)}")
+        args.species, args.route = header["species"], header["route"]
+        args.tracer = None if header["label"].lower() == "none" else header["label"]
+        if header["scenario"].lower() != "none":
+            args.scenarios = [header["scenario"], *args.scenarios]
     params = _load(args)
     regimen = _regimen(args)
     result = fit(params, regimen, frame, names, label=args.tracer, scale=args.scale, blq=args.blq,
