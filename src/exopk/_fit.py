@@ -756,7 +756,7 @@ def _unit_factor(quantity: str, unit: str) -> float:
 
 
 def add_fit_parser(commands) -> None:
-    from ._cli import _Parser, _positive_int, add_dosing_arguments, add_model_arguments
+    from ._cli import _positive_int, add_dosing_arguments, add_model_arguments
 
     cmd = commands.add_parser(
         "fit",
@@ -764,7 +764,6 @@ def add_fit_parser(commands) -> None:
         description="Fit named model parameters to a tidy CSV (time_h, organ, quantity, value, unit; optional sd, "
         "n, loq, weight). Residuals on the log scale; below-LOQ rows censored (M3-like) unless --blq.",
     )
-    assert isinstance(cmd, _Parser)
     cmd.add_argument("data", type=Path,
                      help="tidy CSV of observations ('#' lines are a 'key: value' header), or a shipped dataset name")
     cmd.add_argument("--from-header", action="store_true",
