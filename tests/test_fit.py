@@ -289,3 +289,18 @@ def test_cli_fits_a_shipped_dataset_with_the_model_of_its_header(tmp_path, capsy
     assert "fitted to morishita2015_iv_mouse.csv" in out.read_text()
     assert main(["fit", "no_such_data", "--params", NAMES[0]]) == 2
     assert "not a shipped dataset" in capsys.readouterr().err
+
+
+def test_linear_scale_blood_concentration_in_any_volume_unit(truth):
+    """Linear residuals on blood concentrations: exact without noise, and particles/L gives the same fit."""
+    t = np.array([0.02, 0.05, 0.1, 0.2, 0.4])
+    conc = exopk.simulate(truth, DOSE, np.concatenate([[0.0], t])).concentration_particles_per_ml("blood")[1:]
+    per_ml = pd.DataFrame({"time_h": t, "organ": "blood", "quantity": "concentration_particles_per_ml",
+                           "value": conc, "unit": "particles/mL", "animal": [f"m{i}" for i in range(t.size)]})
+    per_l = per_ml.assign(value=conc * 1000.0, unit="particles/L")
+    start = truth.replace(liver_uptake_vascular_per_h=truth["liver_uptake_vascular_per_h"] * 2)
+    a = exopk.fit(start, DOSE, per_ml, ["liver_uptake_vascular_per_h"], scale="linear", n_starts=1)
+    b = exopk.fit(start, DOSE, per_l, ["liver_uptake_vascular_per_h"], scale="linear", n_starts=1)
+    assert a.estimates["liver_uptake_vascular_per_h"] == pytest.approx(truth["liver_uptake_vascular_per_h"], rel=1e-4)
+    assert b.estimates["liver_uptake_vascular_per_h"] == pytest.approx(a.estimates["liver_uptake_vascular_per_h"],
+                                                                       rel=1e-6)
