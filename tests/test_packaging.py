@@ -34,6 +34,7 @@ def test_pip_install_finds_bundled_params_from_any_directory(tmp_path):
     assert build.returncode == 0, build.stderr
     assert (target / "exopk" / "params" / "species" / "mouse.toml").is_file()
     assert (target / "exopk" / "params" / "ev" / "msc.toml").is_file()
+    assert (target / "exopk" / "params" / "datasets" / "morishita2015_iv_mouse.csv").is_file()
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

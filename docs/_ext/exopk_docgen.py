@@ -354,7 +354,7 @@ def api_page() -> None:
 def validation_page() -> None:
     report = DOCS / "validation.md"
     if report.is_file():
-        text = "```{include} ../validation.md\n```\n"
+        text = "```{include} ../validation.md\n:relative-images:\n```\n"
     else:
         text = (
             "# Validation\n\n"

@@ -3,6 +3,7 @@
 Public API; everything else is private.
 """
 
+from . import datasets
 from ._analysis_plots import plot_population_bands, plot_sobol, plot_tornado
 from ._compare import (
     EXPOSURE_COMPARTMENTS,
@@ -27,6 +28,7 @@ from ._dosing import (
 )
 from ._errors import DosingError, ExopkError, ParameterError, SimulationError
 from ._executors import ExecutorError
+from ._fit import FitError, FitResult, fit
 from ._imaging import (
     ImagingParameters,
     load_imaging,
@@ -37,6 +39,7 @@ from ._imaging import (
 )
 from ._model import ELIMINATION_PATHWAYS, REPORTED_ORGANS, STATES
 from ._nca import NCA_PARAMETERS, NCAError, NCAResult, SparseNCAResult, nca, sparse_nca
+from ._observations import DataError
 from ._parameters import ORGANS, ModelParameters, available, load_parameters, parameter_names
 from ._plot import plot_organ_curves
 from ._population import (
@@ -65,6 +68,7 @@ from ._sensitivity import (
 )
 from ._simulate import simulate, simulate_batch
 from ._tracer import Label, TracerResult, available_labels, ideal_label, load_label, simulate_label
+from .datasets import Dataset, list_datasets, load_dataset
 
 __version__ = "0.1.0"
 
@@ -149,4 +153,12 @@ __all__ = [
     "plot_population_bands",
     "plot_sobol",
     "plot_tornado",
+    "datasets",
+    "Dataset",
+    "DataError",
+    "FitError",
+    "FitResult",
+    "fit",
+    "list_datasets",
+    "load_dataset",
 ]

@@ -195,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scale_dose_parser(commands)
     _add_export_sbml_parser(commands)
     _add_analysis_commands(commands)
+    _add_datasets_parser(commands)
+    _add_fit_parser(commands)
     return parser
 
 
@@ -1117,6 +1119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export_sbml(args)
         if args.command in _ANALYSIS_COMMANDS:
             return _ANALYSIS_COMMANDS[args.command](args)
+        if args.command in _FIT_COMMANDS:
+            return _FIT_COMMANDS[args.command](args)
         return _params(args)
     except UsageError as err:
         print(f"exopk: error: {err}", file=sys.stderr)
@@ -1261,3 +1265,49 @@ def _image(args) -> int:
     print(f"exopk: {label.name} images, {args.route}, at {', '.join(f'{t:g}' for t in times)} h ({', '.join(views)})")
     print(f"wrote image: {args.out}")
     return 0
+
+
+# --- datasets and fitting (issue 6) ----------------------------------------------------------
+
+
+def _add_datasets_parser(commands) -> None:
+    data = commands.add_parser("datasets", help="literature datasets shipped with exopk (with provenance)")
+    actions = data.add_subparsers(dest="datasets_command", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    actions.add_parser("list", help="list the datasets: name, species, route, label, citation")
+    show = actions.add_parser("show", help="print one dataset: provenance header and observations")
+    show.add_argument("name", help="dataset name (see `exopk datasets list`)")
+    show.add_argument("--csv", action="store_true", help="print the observations as CSV (no header)")
+
+
+def _datasets_command(args) -> int:
+    from .datasets import list_datasets, load_dataset
+
+    if args.datasets_command == "list":
+        for name in list_datasets():
+            meta = load_dataset(name).metadata
+            print(f"{name:40s} {meta['species']:6s} {meta['route']:11s} label {meta['label']:8s} {meta['citation']}")
+        return 0
+    if args.name not in list_datasets():
+        raise UsageError(f"unknown dataset {args.name!r}; expected one of: {', '.join(list_datasets())}")
+    dataset = load_dataset(args.name)
+    if args.csv:
+        print(dataset.data.to_csv(index=False), end="")
+    else:
+        print(dataset.describe())
+    return 0
+
+
+def _add_fit_parser(commands) -> None:
+    from ._fit import add_fit_parser
+
+    add_fit_parser(commands)
+
+
+def _fit_command(args) -> int:
+    from ._fit import fit_command
+
+    return fit_command(args)
+
+
+_FIT_COMMANDS = {"datasets": _datasets_command, "fit": _fit_command}
