@@ -207,8 +207,10 @@ def _sigma(obs, scale: str, blq: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
                 dof = np.maximum(n[rows] - 1.0, 0.0)
                 pooled = np.sum(dof * var_log[rows]) / np.sum(dof) if dof.sum() > 0 else np.mean(var_log[rows])
                 sigma[rows] = np.sqrt(pooled / n[rows])
-            note = ("SDs given for every quantified row: log-scale variance pooled per quantity, "
-                    "sigma of each mean = pooled SD / sqrt(n)")
+            note = (
+                "SDs given for every quantified row: log-scale variance pooled per quantity, "
+                "sigma of each mean = pooled SD / sqrt(n)"
+            )
         else:
             sigma[quant] = sd[quant] / np.sqrt(n[quant])
             note = "SDs given for every quantified row: residuals weighted by SD / sqrt(n) of each row"
@@ -311,9 +313,22 @@ def fit(
     if n_quant < k:
         raise FitError(f"{n_quant} quantified observation(s) for {k} fitted value(s); need at least as many")
     problem = _Problem(
-        base=params, regimen=regimen, obs=obs, groups=groups, lower=lower, upper=upper, label=label, scale=scale,
-        blq=blq, source=f"fitted to {data_name} (exopk.fit)", method=method, sigma=sigma, use=use,
-        blq_rows=obs["blq"].to_numpy(dtype=bool), signal_rows=signal_rows, y=y,
+        base=params,
+        regimen=regimen,
+        obs=obs,
+        groups=groups,
+        lower=lower,
+        upper=upper,
+        label=label,
+        scale=scale,
+        blq=blq,
+        source=f"fitted to {data_name} (exopk.fit)",
+        method=method,
+        sigma=sigma,
+        use=use,
+        blq_rows=obs["blq"].to_numpy(dtype=bool),
+        signal_rows=signal_rows,
+        y=y,
     )
     return _solve(problem, x0, n_starts, seed, n_quant, k, weight_note, absolute_sd)
 
@@ -337,8 +352,15 @@ def _least_squares(problem: _Problem, x0: np.ndarray, fixed: dict[int, float] | 
         return theta, float(r @ r)
     start = np.clip(np.asarray(x0)[free], problem.lower[free], problem.upper[free])
     res = least_squares(
-        lambda z: problem.residuals(full(z)), start, bounds=(problem.lower[free], problem.upper[free]),
-        method="trf", diff_step=1e-6, x_scale=1.0, xtol=1e-10, ftol=1e-10, gtol=1e-10,
+        lambda z: problem.residuals(full(z)),
+        start,
+        bounds=(problem.lower[free], problem.upper[free]),
+        method="trf",
+        diff_step=1e-6,
+        x_scale=1.0,
+        xtol=1e-10,
+        ftol=1e-10,
+        gtol=1e-10,
     )
     theta = full(res.x)
     r = problem.residuals(theta)
@@ -364,9 +386,15 @@ def _solve(problem: _Problem, x0, n_starts, seed, n_quant, k, weight_note, absol
     runs = []
     for i, start in enumerate(starts):
         theta, rss = _least_squares(problem, start)
-        runs.append({"start": i, **{f"start_{n}": math.exp(v) for n, v in zip(problem.names, start, strict=True)},
-                     **{n: math.exp(v) for n, v in zip(problem.names, theta, strict=True)}, "rss": rss,
-                     "_theta": theta})
+        runs.append(
+            {
+                "start": i,
+                **{f"start_{n}": math.exp(v) for n, v in zip(problem.names, start, strict=True)},
+                **{n: math.exp(v) for n, v in zip(problem.names, theta, strict=True)},
+                "rss": rss,
+                "_theta": theta,
+            }
+        )
     best = min(runs, key=lambda r: r["rss"])
     theta, rss = best["_theta"], best["rss"]
     dof = n_quant - k
@@ -407,8 +435,10 @@ def _solve(problem: _Problem, x0, n_starts, seed, n_quant, k, weight_note, absol
     aic = n * math.log(max(rss, 1e-300) / n) + 2 * (k + 1)
     notes = [weight_note + ("; SDs taken as the true error (absolute_sd)" if absolute_sd else "")]
     if not absolute_sd and dof > 0 and rss < 1e-10 * n_quant:
-        notes.append("the model passes through the data (RSS ~ 0): the CIs reflect no measurement error; "
-                     "give SDs and use absolute_sd (--absolute-sd) for mean ± SD data")
+        notes.append(
+            "the model passes through the data (RSS ~ 0): the CIs reflect no measurement error; "
+            "give SDs and use absolute_sd (--absolute-sd) for mean ± SD data"
+        )
     for name, flag in zip(problem.names, at_bound, strict=True):
         if flag:
             notes.append(f"{name} ended at a bound: its CI is not reliable; widen `bounds`")
@@ -423,8 +453,7 @@ def _solve(problem: _Problem, x0, n_starts, seed, n_quant, k, weight_note, absol
         estimates=dict(zip(problem.names, est, strict=True)),
         initial={n_: float(problem.base[t[0]]) for n_, t in problem.groups.items()},
         log_se=dict(zip(problem.names, se, strict=True)),
-        ci_95=dict(zip(problem.names, zip(np.exp(theta - tq * se), np.exp(theta + tq * se), strict=True),
-                       strict=True)),
+        ci_95=dict(zip(problem.names, zip(np.exp(theta - tq * se), np.exp(theta + tq * se), strict=True), strict=True)),
         covariance_log=cov,
         rss=rss,
         n_observations=n,
@@ -536,11 +565,19 @@ class FitResult:
         for name in self.names:
             first = self.groups[name][0]
             unit = specs[first].unit if first in specs else ""
-            rows.append({
-                "name": name, "initial": self.initial[name], "estimate": self.estimates[name],
-                "se": self.standard_error(name), "ci_lower": self.ci_95[name][0], "ci_upper": self.ci_95[name][1],
-                "log_se": self.log_se[name], "unit": unit, "targets": ",".join(self.groups[name]),
-            })
+            rows.append(
+                {
+                    "name": name,
+                    "initial": self.initial[name],
+                    "estimate": self.estimates[name],
+                    "se": self.standard_error(name),
+                    "ci_lower": self.ci_95[name][0],
+                    "ci_upper": self.ci_95[name][1],
+                    "log_se": self.log_se[name],
+                    "unit": unit,
+                    "targets": ",".join(self.groups[name]),
+                }
+            )
         return pd.DataFrame(rows)
 
     def profile(self, name: str, n_points: int = 13, span_log: float | None = None):
@@ -576,8 +613,9 @@ class FitResult:
         se = self.log_se[name]
         if span_log is None:
             span_log = 4.0 * 2.0 * se if np.isfinite(se) and se > 0 else math.log(10.0)
-        grid = np.linspace(max(self._theta[i] - span_log, p.lower[i]), min(self._theta[i] + span_log, p.upper[i]),
-                           n_points)
+        grid = np.linspace(
+            max(self._theta[i] - span_log, p.lower[i]), min(self._theta[i] + span_log, p.upper[i]), n_points
+        )
         rss = []
         for value in grid:
             _, r = _least_squares(p, self._theta, fixed={i: float(value)})
@@ -597,7 +635,7 @@ class FitResult:
         if left.size:  # signed root is near-linear in ln p: interpolate it, not the squared profile
             a = int(left[-1])
             lower = float(np.exp(np.interp(threshold, [root[a + 1], root[a]], [grid[a + 1], grid[a]])))
-        right = np.flatnonzero(root[j + 1:] > threshold)
+        right = np.flatnonzero(root[j + 1 :] > threshold)
         if right.size:
             b = j + 1 + int(right[0])
             upper = float(np.exp(np.interp(threshold, [root[b - 1], root[b]], [grid[b - 1], grid[b]])))
@@ -698,8 +736,10 @@ class FitResult:
             "|---|---|---|---|---|---|",
         ]
         for _, row in self.table().iterrows():
-            lines.append(f"| {row['name']} | {row['initial']:.4g} | {row['estimate']:.4g} | {row['se']:.3g} | "
-                         f"{row['ci_lower']:.4g} – {row['ci_upper']:.4g} | {row['unit']} |")
+            lines.append(
+                f"| {row['name']} | {row['initial']:.4g} | {row['estimate']:.4g} | {row['se']:.3g} | "
+                f"{row['ci_lower']:.4g} – {row['ci_upper']:.4g} | {row['unit']} |"
+            )
         lines += [
             "",
             f"Goodness of fit: RSS {self.rss:.4g}, AIC {self.aic:.4g}, share within 2-fold "
@@ -714,8 +754,9 @@ class FitResult:
         cols = ["time_h", "organ", "quantity", "value", "predicted", "fold_error", "unit"]
         lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for _, row in self.observations.iterrows():
-            lines.append("| " + " | ".join(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
-                                            for c in cols) + " |")
+            lines.append(
+                "| " + " | ".join(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |"
+            )
         return "\n".join(lines) + "\n"
 
     def to_scenario_toml(self, data_name: str | None = None) -> str:
@@ -735,8 +776,10 @@ class FitResult:
         for n_ in self.names:
             lo, hi = self.ci_95[n_]
             for target in self.groups[n_]:
-                source = (f"fitted to {name} (exopk fit; {n_}; 95 % CI {lo:.4g} - {hi:.4g}; "
-                          f"RSS {self.rss:.4g}, n = {self.n_observations})")
+                source = (
+                    f"fitted to {name} (exopk fit; {n_}; 95 % CI {lo:.4g} - {hi:.4g}; "
+                    f"RSS {self.rss:.4g}, n = {self.n_observations})"
+                )
                 lines.append(f'{target} = {{ value = {self.estimates[n_]:.8g}, source = "{_toml_escape(source)}" }}')
         return "\n".join(lines) + "\n"
 
@@ -764,13 +807,23 @@ def add_fit_parser(commands) -> None:
         description="Fit named model parameters to a tidy CSV (time_h, organ, quantity, value, unit; optional sd, "
         "n, loq, weight). Residuals on the log scale; below-LOQ rows censored (M3-like) unless --blq.",
     )
-    cmd.add_argument("data", type=Path,
-                     help="tidy CSV of observations ('#' lines are a 'key: value' header), or a shipped dataset name")
-    cmd.add_argument("--from-header", action="store_true",
-                     help="take species, route, label and scenario from the data file's header (as the shipped "
-                     "datasets carry them), instead of --species/--route/--tracer/--scenario")
-    cmd.add_argument("--params", dest="fit_params", required=True,
-                     help="comma-separated names of the parameters to fit, e.g. liver_uptake_vascular_per_h")
+    cmd.add_argument(
+        "data",
+        type=Path,
+        help="tidy CSV of observations ('#' lines are a 'key: value' header), or a shipped dataset name",
+    )
+    cmd.add_argument(
+        "--from-header",
+        action="store_true",
+        help="take species, route, label and scenario from the data file's header (as the shipped "
+        "datasets carry them), instead of --species/--route/--tracer/--scenario",
+    )
+    cmd.add_argument(
+        "--params",
+        dest="fit_params",
+        required=True,
+        help="comma-separated names of the parameters to fit, e.g. liver_uptake_vascular_per_h",
+    )
     add_model_arguments(cmd)
     add_dosing_arguments(cmd, default_dose=1e10)
     from ._cli import _add_tracer_argument
@@ -781,11 +834,18 @@ def add_fit_parser(commands) -> None:
     opts.add_argument("--blq", choices=BLQ_RULES, default="censored", help="below-LOQ rule (default censored)")
     opts.add_argument("--starts", type=_positive_int("--starts"), default=4, help="optimiser starts (default 4)")
     opts.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
-    opts.add_argument("--absolute-sd", action="store_true",
-                      help="take the sd column as the true error (CIs from the SDs, not the residual variance)")
+    opts.add_argument(
+        "--absolute-sd",
+        action="store_true",
+        help="take the sd column as the true error (CIs from the SDs, not the residual variance)",
+    )
     opts.add_argument("--profile", help="fitted name whose profile likelihood goes into the report")
-    opts.add_argument("--out", type=Path, default=Path("fitted.toml"),
-                      help="fitted parameter file, a scenario overlay (default fitted.toml; use with --scenario)")
+    opts.add_argument(
+        "--out",
+        type=Path,
+        default=Path("fitted.toml"),
+        help="fitted parameter file, a scenario overlay (default fitted.toml; use with --scenario)",
+    )
     opts.add_argument(
         "--report", type=Path, default=Path("fit_report.md"), help="Markdown report (default fit_report.md)"
     )
@@ -812,8 +872,10 @@ def fit_command(args) -> int:
         from .datasets import list_datasets, load_dataset
 
         if str(args.data) not in list_datasets():
-            raise UsageError(f"data file {str(args.data)!r} does not exist (and is not a shipped dataset: "
-                             f"{', '.join(list_datasets())})")
+            raise UsageError(
+                f"data file {str(args.data)!r} does not exist (and is not a shipped dataset: "
+                f"{', '.join(list_datasets())})"
+            )
         args.data = load_dataset(str(args.data)).path
     frame, header = read_observations(args.data)
     if args.from_header:
@@ -826,8 +888,19 @@ def fit_command(args) -> int:
             args.scenarios = [header["scenario"], *args.scenarios]
     params = _load(args)
     regimen = _regimen(args)
-    result = fit(params, regimen, frame, names, label=args.tracer, scale=args.scale, blq=args.blq,
-                 n_starts=args.starts, seed=args.seed, data_name=args.data.name, absolute_sd=args.absolute_sd)
+    result = fit(
+        params,
+        regimen,
+        frame,
+        names,
+        label=args.tracer,
+        scale=args.scale,
+        blq=args.blq,
+        n_starts=args.starts,
+        seed=args.seed,
+        data_name=args.data.name,
+        absolute_sd=args.absolute_sd,
+    )
     outputs = _AtomicOutputs()
     try:
         outputs.temp_for(args.out, "--out").write_text(result.to_scenario_toml(args.data.name))
@@ -850,8 +923,10 @@ def fit_command(args) -> int:
         outputs.discard()
         raise
     print(result.table().drop(columns=["targets"]).to_string(index=False))
-    print(f"within 2-fold: {100 * result.share_within_2_fold:.0f} %, AIC {result.aic:.4g}; "
-          f"wrote {args.out}, {args.report}" + (f", {args.plot}" if args.plot else ""))
+    print(
+        f"within 2-fold: {100 * result.share_within_2_fold:.0f} %, AIC {result.aic:.4g}; "
+        f"wrote {args.out}, {args.report}" + (f", {args.plot}" if args.plot else "")
+    )
     return 0
 
 

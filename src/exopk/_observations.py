@@ -40,8 +40,14 @@ QUANTITY_UNITS: dict[str, dict[str, float | None]] = {
 }
 """Quantities an observation may have, with the units accepted for each (the first is the model's)."""
 
-FITTABLE_QUANTITIES = ("percent_id", "extravascular_percent_id", "percent_id_per_g", "amount_particles",
-                       "concentration_particles_per_ml", "signal")
+FITTABLE_QUANTITIES = (
+    "percent_id",
+    "extravascular_percent_id",
+    "percent_id_per_g",
+    "amount_particles",
+    "concentration_particles_per_ml",
+    "signal",
+)
 
 
 class DataError(ExopkError, ValueError):
@@ -110,17 +116,24 @@ def check_observations(frame, where: str = "data", quantities: tuple[str, ...] |
             raise DataError(f"{where}: column 'time_h', {_row(out, i)}: {t!r}; expected a finite time >= 0 (h)")
         organ, quantity, unit = out["organ"].iloc[i], out["quantity"].iloc[i], out["unit"].iloc[i]
         if organ not in organs:
-            raise DataError(f"{where}: column 'organ', {_row(out, i)}: unknown organ {organ!r}; "
-                            f"expected one of {', '.join(organs)}")
+            raise DataError(
+                f"{where}: column 'organ', {_row(out, i)}: unknown organ {organ!r}; expected one of {', '.join(organs)}"
+            )
         if quantity not in allowed:
-            raise DataError(f"{where}: column 'quantity', {_row(out, i)}: unknown quantity {quantity!r}; "
-                            f"expected one of {', '.join(allowed)}")
+            raise DataError(
+                f"{where}: column 'quantity', {_row(out, i)}: unknown quantity {quantity!r}; "
+                f"expected one of {', '.join(allowed)}"
+            )
         if not isinstance(unit, str) or not unit.strip():
-            raise DataError(f"{where}: column 'unit', {_row(out, i)}: missing unit; "
-                            f"expected one of {', '.join(allowed[quantity])} for {quantity}")
+            raise DataError(
+                f"{where}: column 'unit', {_row(out, i)}: missing unit; "
+                f"expected one of {', '.join(allowed[quantity])} for {quantity}"
+            )
         if unit not in allowed[quantity]:
-            raise DataError(f"{where}: column 'unit', {_row(out, i)}: unit {unit!r} is not a unit of {quantity}; "
-                            f"expected one of {', '.join(allowed[quantity])}")
+            raise DataError(
+                f"{where}: column 'unit', {_row(out, i)}: unit {unit!r} is not a unit of {quantity}; "
+                f"expected one of {', '.join(allowed[quantity])}"
+            )
     loq = out["loq"] if "loq" in out.columns else pd.Series(np.nan, index=out.index)
     out["loq"] = loq.astype(float)
     for i in range(len(out)):
@@ -128,8 +141,10 @@ def check_observations(frame, where: str = "data", quantities: tuple[str, ...] |
         if np.isfinite(q) and q <= 0:
             raise DataError(f"{where}: column 'loq', {_row(out, i)}: {q!r}; expected a limit of quantification > 0")
         if math.isnan(value) and not np.isfinite(q):
-            raise DataError(f"{where}: column 'value', {_row(out, i)}: NaN (missing value); remove the row, or "
-                            "give a 'loq' column if the value was below the limit of quantification")
+            raise DataError(
+                f"{where}: column 'value', {_row(out, i)}: NaN (missing value); remove the row, or "
+                "give a 'loq' column if the value was below the limit of quantification"
+            )
         if np.isinf(value) or value < 0:
             raise DataError(f"{where}: column 'value', {_row(out, i)}: {value!r}; expected a finite value >= 0")
     out["blq"] = np.isfinite(out["loq"]) & (out["value"].isna() | (out["value"] < out["loq"]))
@@ -148,8 +163,12 @@ def check_observations(frame, where: str = "data", quantities: tuple[str, ...] |
             out.loc[i, "weight"] = w = 1.0
         if not np.isfinite(w) or w < 0:
             raise DataError(f"{where}: column 'weight', {_row(out, i)}: {w!r}; expected a finite weight >= 0")
-    scale = np.array([np.nan if QUANTITY_UNITS[q][u] is None else QUANTITY_UNITS[q][u]
-                      for q, u in zip(out["quantity"], out["unit"], strict=True)])
+    scale = np.array(
+        [
+            np.nan if QUANTITY_UNITS[q][u] is None else QUANTITY_UNITS[q][u]
+            for q, u in zip(out["quantity"], out["unit"], strict=True)
+        ]
+    )
     out["scale_to_model"] = scale
     factor = np.where(np.isnan(scale), 1.0, scale)
     for column in ("value", "sd", "loq"):

@@ -342,19 +342,9 @@ class PopulationResult:
 
     def to_frame(self):
         """Percentile bands as a tidy table ``time_h, organ, quantity, value, unit`` (``percent_id_p5``, ...)."""
-        import pandas as pd
+        from ._result import percentile_frame
 
-        n_q, n_t, n_o = self.percent_id_percentiles.shape
-        q_names = [f"percent_id_p{q:g}" for q in self.percentiles]
-        return pd.DataFrame(
-            {
-                "time_h": np.tile(np.repeat(self.t_h, n_o), n_q),
-                "organ": np.tile(np.array(REPORTED_ORGANS), n_q * n_t),
-                "quantity": np.repeat(q_names, n_t * n_o),
-                "value": self.percent_id_percentiles.reshape(-1),
-                "unit": "%ID",
-            }
-        )
+        return percentile_frame(self.t_h, self.percentiles, self.percent_id_percentiles)
 
     def subjects_frame(self):
         """Per-subject summaries as a tidy table ``subject, organ, parameter, value, unit``.

@@ -32,6 +32,39 @@ UNITS = {
 }
 
 
+def tidy_block(t_h: np.ndarray, organ: str, quantity: str, values: np.ndarray, unit: str):
+    """One quantity of one organ over time as rows of the tidy table ``time_h, organ, quantity, value, unit``."""
+    import pandas as pd
+
+    n = t_h.size
+    return pd.DataFrame(
+        {
+            "time_h": t_h,
+            "organ": np.repeat(organ, n),
+            "quantity": np.repeat(quantity, n),
+            "value": values,
+            "unit": np.repeat(unit, n),
+        }
+    )
+
+
+def percentile_frame(t_h: np.ndarray, percentiles, percent_id_percentiles: np.ndarray):
+    """Percentile bands, shape (n_percentiles, n_times, n_organs), as a tidy table (``percent_id_p<q>``, %ID)."""
+    import pandas as pd
+
+    n_q, n_t, n_o = percent_id_percentiles.shape
+    q_names = [f"percent_id_p{q:g}" for q in percentiles]
+    return pd.DataFrame(
+        {
+            "time_h": np.tile(np.repeat(t_h, n_o), n_q),
+            "organ": np.tile(np.array(REPORTED_ORGANS), n_q * n_t),
+            "quantity": np.repeat(q_names, n_t * n_o),
+            "value": percent_id_percentiles.reshape(-1),
+            "unit": "%ID",
+        }
+    )
+
+
 def _check_organ(organ: str, allowed: tuple[str, ...] = REPORTED_ORGANS) -> int:
     if organ not in allowed:
         raise SimulationError(f"unknown organ {organ!r}; expected one of: {', '.join(allowed)}.")
@@ -183,20 +216,9 @@ class SimulationResult:
         import pandas as pd
 
         blocks = []
-        n = self.t_h.size
 
         def add(organ: str, quantity: str, values: np.ndarray, unit: str) -> None:
-            blocks.append(
-                pd.DataFrame(
-                    {
-                        "time_h": self.t_h,
-                        "organ": np.repeat(organ, n),
-                        "quantity": np.repeat(quantity, n),
-                        "value": values,
-                        "unit": np.repeat(unit, n),
-                    }
-                )
-            )
+            blocks.append(tidy_block(self.t_h, organ, quantity, values, unit))
 
         for organ in TISSUES:
             add(organ, "amount_particles", self.amount(organ), UNITS["amount_particles"])
@@ -267,16 +289,4 @@ class BatchResult:
 
         Quantities are named ``percent_id_p<percentile>``, e.g. ``percent_id_p50``.
         """
-        import pandas as pd
-
-        n_q, n_t, n_o = self.percent_id_percentiles.shape
-        q_names = [f"percent_id_p{q:g}" for q in self.percentiles]
-        return pd.DataFrame(
-            {
-                "time_h": np.tile(np.repeat(self.t_h, n_o), n_q),
-                "organ": np.tile(np.array(REPORTED_ORGANS), n_q * n_t),
-                "quantity": np.repeat(q_names, n_t * n_o),
-                "value": self.percent_id_percentiles.reshape(-1),
-                "unit": "%ID",
-            }
-        )
+        return percentile_frame(self.t_h, self.percentiles, self.percent_id_percentiles)

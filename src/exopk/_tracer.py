@@ -759,21 +759,12 @@ class TracerResult:
         """
         import pandas as pd
 
+        from ._result import tidy_block
+
         blocks = [self.ev.to_frame()]
-        n = self.t_h.size
 
         def add(organ: str, quantity: str, values: np.ndarray, unit: str) -> None:
-            blocks.append(
-                pd.DataFrame(
-                    {
-                        "time_h": self.t_h,
-                        "organ": np.repeat(organ, n),
-                        "quantity": np.repeat(quantity, n),
-                        "value": values,
-                        "unit": np.repeat(unit, n),
-                    }
-                )
-            )
+            blocks.append(tidy_block(self.t_h, organ, quantity, values, unit))
 
         from ._imaging import imaging_available
 

@@ -25,8 +25,20 @@ from ._observations import DataError, check_observations
 
 __all__ = ["METADATA_KEYS", "Dataset", "list_datasets", "load_dataset", "read_observations"]
 
-METADATA_KEYS = ("name", "title", "citation", "source", "obtained", "species", "route", "label", "dose", "ev",
-                 "scenario", "notes")
+METADATA_KEYS = (
+    "name",
+    "title",
+    "citation",
+    "source",
+    "obtained",
+    "species",
+    "route",
+    "label",
+    "dose",
+    "ev",
+    "scenario",
+    "notes",
+)
 """Header keys every shipped dataset carries."""
 
 
@@ -111,8 +123,12 @@ def read_observations(path: str | Path):
     if not body:
         raise DataError(f"{path}: no table (expected a CSV header line with columns time_h, organ, quantity, ...)")
     try:
-        frame = pd.read_csv(io.StringIO("\n".join(body)), dtype={"organ": str, "quantity": str, "unit": str},
-                            keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(
+            io.StringIO("\n".join(body)),
+            dtype={"organ": str, "quantity": str, "unit": str},
+            keep_default_na=False,
+            na_values=[""],
+        )
     except (pd.errors.ParserError, ValueError) as err:
         raise DataError(f"{path}: not a readable CSV table: {err}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
