@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._errors import ParameterError, SimulationError
-from ._parameters import _check_value, _read_toml, params_dir
+from ._parameters import _check_value, _read_toml, params_dir, sourced_entry
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._tracer import TracerResult
@@ -115,16 +115,13 @@ def load_imaging(species: str | Path = "mouse") -> ImagingParameters:
             raise ParameterError(f"{path}: missing table [{table}].")
         out = {}
         for key, entry in section.items():
-            if not isinstance(entry, dict) or set(entry) != {"value", "source"}:
-                raise ParameterError(f'{path}: [{table}] key {key!r} must be {{ value = <number>, source = "..." }}.')
-            if not isinstance(entry["source"], str) or not entry["source"].strip():
-                raise ParameterError(f"{path}: [{table}] key {key!r} needs a non-empty `source` string.")
+            value, source = sourced_entry(f"{path}: [{table}]", key, entry)
             try:
-                _check_value(key, "positive", entry["value"])
+                _check_value(key, "positive", value)
             except ParameterError as err:
                 raise ParameterError(f"{path}: [{table}]: {err}") from None
-            out[key] = float(entry["value"])
-            sources[f"{table}.{key}"] = entry["source"]
+            out[key] = float(value)
+            sources[f"{table}.{key}"] = source
         return out
 
     attenuation = read("attenuation")

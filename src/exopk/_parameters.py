@@ -638,6 +638,20 @@ def _read_toml(path: Path) -> dict:
         raise ParameterError(f"{path}: cannot be read: {err.strerror}.") from None
 
 
+def sourced_entry(where: str, key: str, entry: object) -> tuple[object, str]:
+    """The raw value and the source of one ``key = { value = ..., source = "..." }`` entry.
+
+    Checks the entry's shape and that the source is a non-empty string; the value is checked by
+    the caller (its rule differs by file). Errors start with ``where`` (file and table) and name the key.
+    """
+    if not isinstance(entry, dict) or set(entry) != {"value", "source"}:
+        raise ParameterError(f'{where}: key {key!r} must be {{ value = <number>, source = "..." }}; got {entry!r}.')
+    value, source = entry["value"], entry["source"]
+    if not isinstance(source, str) or not source.strip():
+        raise ParameterError(f"{where}: key {key!r} needs a non-empty `source` string; got {source!r}.")
+    return value, source
+
+
 def _read_section(
     path: Path,
     section_name: str,
@@ -659,12 +673,7 @@ def _read_section(
     for key, spec in by_key.items():
         if key not in section:
             raise ParameterError(f"{where}: missing key {key!r} ({spec.description}, unit in the key name).")
-        entry = section[key]
-        if not isinstance(entry, dict) or set(entry) != {"value", "source"}:
-            raise ParameterError(f'{where}: key {key!r} must be {{ value = <number>, source = "..." }}; got {entry!r}.')
-        value, source = entry["value"], entry["source"]
-        if not isinstance(source, str) or not source.strip():
-            raise ParameterError(f"{where}: key {key!r} needs a non-empty `source` string; got {source!r}.")
+        value, source = sourced_entry(where, key, section[key])
         try:
             _check_value(key, spec.rule, value)
         except ParameterError as err:

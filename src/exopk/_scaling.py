@@ -37,6 +37,7 @@ from ._parameters import (
     _resolve,
     _Spec,
     is_real_number,
+    sourced_entry,
 )
 
 _EXPONENT_KEYS: dict[str, str] = {
@@ -99,12 +100,7 @@ def _read_allometry(path: Path, table: object) -> _Allometry:
         raise ParameterError(f'{where}: `species` must name the calibration species, e.g. "mouse"; got {species!r}.')
     numbers: dict[str, float] = {}
     for key in expected - {"species"}:
-        entry = table[key]
-        if not isinstance(entry, dict) or set(entry) != {"value", "source"}:
-            raise ParameterError(f'{where}: key {key!r} must be {{ value = <number>, source = "..." }}; got {entry!r}.')
-        value, source = entry["value"], entry["source"]
-        if not isinstance(source, str) or not source.strip():
-            raise ParameterError(f"{where}: key {key!r} needs a non-empty `source` string; got {source!r}.")
+        value, _source = sourced_entry(where, key, table[key])
         if not is_real_number(value) or not math.isfinite(value):
             raise ParameterError(f"{where}: `{key}` must be a finite number; got {value!r}.")
         numbers[key] = float(value)

@@ -44,7 +44,7 @@ import numpy as np
 from ._dosing import Events
 from ._errors import ParameterError, SimulationError
 from ._model import LIVE_STATES, N_LIVE, REPORTED_ORGANS, SINK_STATES, SITES, TISSUES, organ_membership, volumes
-from ._parameters import ORGANS, _check_value, _read_toml, params_dir
+from ._parameters import ORGANS, _check_value, _read_toml, params_dir, sourced_entry
 
 THYROID = "thyroid"
 """Extra free-label pool for iodide (not an EV compartment)."""
@@ -239,12 +239,7 @@ def _read_sourced(path: Path, table: str, section: object, keys: Mapping[str, tu
             if required:
                 raise ParameterError(f"{where}: missing key {key!r} ({description}; unit in the key name).")
             continue
-        entry = section[key]
-        if not isinstance(entry, dict) or set(entry) != {"value", "source"}:
-            raise ParameterError(f'{where}: key {key!r} must be {{ value = <number>, source = "..." }}; got {entry!r}.')
-        value, source = entry["value"], entry["source"]
-        if not isinstance(source, str) or not source.strip():
-            raise ParameterError(f"{where}: key {key!r} needs a non-empty `source` string; got {source!r}.")
+        value, source = sourced_entry(where, key, section[key])
         try:
             _check_value(key, rule, value)  # type: ignore[arg-type]
         except ParameterError as err:
