@@ -33,7 +33,7 @@ from ._model import N_LIVE, ORGAN_POOLS, REPORTED_ORGANS, STATES, organ_membersh
 from ._parameters import ORGANS, ModelParameters
 from ._result import SimulationResult
 from ._simulate import check_routes, check_times, simulate
-from ._solve import expm_single
+from ._solve import expm_single, restrict_to_reached
 
 EXPOSURE_COMPARTMENTS: tuple[str, ...] = (
     ("blood",) + ORGANS + tuple(f"{organ}_extravascular" for organ in ORGANS) + REPORTED_ORGANS[len(ORGANS) + 1 : -1]
@@ -58,18 +58,6 @@ def _exposure_matrix() -> np.ndarray:
         else:
             rows.append(by_organ[name])
     return np.array(rows)
-
-
-def _reachable(K: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """Boolean mask of the live states reachable from the states in ``start`` along K's transfers."""
-    linked = (K != 0.0) & ~np.eye(K.shape[0], dtype=bool)  # linked[i, j]: j feeds i
-    reached = start.copy()
-    frontier = start.copy()
-    while frontier.any():
-        new = linked[:, frontier].any(axis=1) & ~reached
-        reached |= new
-        frontier = new
-    return reached
 
 
 def auc_to_infinity(params: ModelParameters, regimen: Regimen | Dose | Sequence[Dose]) -> dict[str, float]:
@@ -107,9 +95,8 @@ def auc_to_infinity(params: ModelParameters, regimen: Regimen | Dose | Sequence[
     given = events.bolus_amounts.sum(axis=0) + (
         (events.infusion_end_h - events.infusion_start_h) @ events.infusion_rates
     )
-    K = rate_matrices(params.values)[0][0]
-    reach = _reachable(K, given > 0)
-    sub = K[np.ix_(reach, reach)]
+    K, E = rate_matrices(params.values)
+    reach, sub, _, _ = restrict_to_reached(K[0], E[0], events)
     if np.linalg.cond(sub) > 1e13:  # a reachable state without a way out: no finite AUC
         raise SimulationError("a dose reaches states with no elimination; the AUC to infinity is infinite.")
     amount_h = np.zeros(N_LIVE)

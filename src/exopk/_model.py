@@ -349,16 +349,27 @@ def reachable_live_states(values: Mapping[str, np.ndarray | float], entered: np.
     entered : ndarray of bool, shape (n_live,)
         States that receive doses.
     """
+    linked = np.zeros((N_LIVE, N_LIVE), dtype=bool)
+    for t in transfers(values):
+        target = _INDEX[t.target]
+        if target < N_LIVE and np.any(t.rate_per_h != 0.0):
+            linked[target, _INDEX[t.source]] = True
+    return np.flatnonzero(reached_along(linked, entered))
+
+
+def reached_along(linked: np.ndarray, entered: np.ndarray) -> np.ndarray:
+    """Boolean mask of the states reachable from ``entered`` (itself included).
+
+    ``linked[i, j]`` is true when state *j* feeds state *i* (the non-zero off-diagonal pattern
+    of a rate matrix).
+    """
     reached = np.asarray(entered, dtype=bool).copy()
-    edges = [(_INDEX[t.source], _INDEX[t.target]) for t in transfers(values) if np.any(t.rate_per_h != 0.0)]
-    edges = [(a, b) for a, b in edges if b < N_LIVE]
-    changed = True
-    while changed:
-        changed = False
-        for a, b in edges:
-            if reached[a] and not reached[b]:
-                reached[b] = changed = True
-    return np.flatnonzero(reached)
+    frontier = reached.copy()
+    while frontier.any():
+        new = linked[:, frontier].any(axis=1) & ~reached
+        reached |= new
+        frontier = new
+    return reached
 
 
 def rate_matrices(values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray, np.ndarray]:

@@ -40,7 +40,7 @@ from scipy.integrate import solve_ivp
 
 from ._dosing import Events
 from ._errors import SimulationError
-from ._model import capacity_terms, rate_matrices, reachable_live_states
+from ._model import capacity_terms, rate_matrices, reachable_live_states, reached_along
 from ._parameters import ModelParameters
 
 EIGENVECTOR_COND_LIMIT = 1e8
@@ -135,14 +135,7 @@ def restrict_to_reached(K: np.ndarray, E: np.ndarray, events: Events):
     Returns ``keep`` (indices of the kept live states) and the restricted ``K``, ``E`` and
     events; :func:`expand_reached` puts a solution back on all states.
     """
-    linked = (K != 0.0) & ~np.eye(K.shape[0], dtype=bool)  # linked[i, j]: j feeds i
-    reached = events.entered.copy()
-    frontier = reached.copy()
-    while frontier.any():
-        new = linked[:, frontier].any(axis=1) & ~reached
-        reached |= new
-        frontier = new
-    keep = np.flatnonzero(reached)
+    keep = np.flatnonzero(reached_along((K != 0.0) & ~np.eye(K.shape[0], dtype=bool), events.entered))
     return keep, K[np.ix_(keep, keep)], E[:, keep], events.restricted(keep)
 
 
