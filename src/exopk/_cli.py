@@ -575,8 +575,7 @@ def _print_summary(result, args) -> None:
         f"total dose {result.dose_particles:.4g} particles, {t.size} times to {t[-1]:g} h, method {result.method}",
         header,
     ]
-    sites = {"nasal_cavity", "peritoneal_cavity", "subcutaneous_site"} - set(result.dosed_sites)
-    for organ in (o for o in result.organs if o not in sites):
+    for organ in filter(result.is_shown, result.organs):
         values = (
             result.percent_id(organ) if organ != "eliminated" else 100 * result.eliminated() / result.dose_particles
         )
@@ -1186,8 +1185,7 @@ def _print_label_summary(labelled) -> None:
         "label %ID (decay-corrected) / intact-EV %ID",
         "organ        " + "".join(f"{f'at {x:g} h':>20s}" for x in marks),
     ]
-    undosed = {"nasal_cavity", "peritoneal_cavity", "subcutaneous_site"} - set(labelled.ev.dosed_sites)
-    for organ in (o for o in labelled.organs if o not in undosed):
+    for organ in filter(labelled.ev.is_shown, labelled.organs):
         label = labelled.label_percent_id(organ, decay_corrected=True)
         true = labelled.true_percent_id(organ)
         row = "".join(f"{np.interp(x, t, label):11.4g} /{np.interp(x, t, true):7.3g}" for x in marks)

@@ -125,6 +125,10 @@ class SimulationResult:
         used = {getattr(d, "state", "") for d in self.regimen.doses}
         return tuple(site for site in SITES if site in used)
 
+    def is_shown(self, organ: str) -> bool:
+        """Whether tables and summaries list ``organ``: every organ, but a site only when dosed."""
+        return organ not in SITES or organ in self.dosed_sites
+
     def organ_amounts_particles(self) -> np.ndarray:
         """Amounts per reported organ, shape (n_times, n_organs), in :attr:`organs` order."""
         return self.amounts_particles @ organ_membership().T

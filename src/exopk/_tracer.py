@@ -43,7 +43,7 @@ import numpy as np
 
 from ._dosing import Events
 from ._errors import ParameterError, SimulationError
-from ._model import LIVE_STATES, N_LIVE, REPORTED_ORGANS, SINK_STATES, SITES, TISSUES, organ_membership, volumes
+from ._model import LIVE_STATES, N_LIVE, REPORTED_ORGANS, SINK_STATES, TISSUES, organ_membership, volumes
 from ._parameters import ORGANS, _check_value, _read_toml, params_dir, sourced_entry
 
 THYROID = "thyroid"
@@ -764,8 +764,7 @@ class TracerResult:
         from ._imaging import imaging_available
 
         optical = self.label.modality == "optical" and imaging_available(self.ev.params.species)
-        undosed = set(SITES) - set(self.ev.dosed_sites)
-        for organ in (o for o in self.organs if o not in undosed):
+        for organ in filter(self.ev.is_shown, self.organs):
             add(organ, "label_percent_id", self.label_percent_id(organ), "%ID")
             add(organ, "label_bound_percent_id", self.bound_percent_id(organ), "%ID")
             add(organ, "label_free_percent_id", self.free_percent_id(organ), "%ID")
