@@ -19,7 +19,7 @@ Run from the repository root::
 
 Baseline, in the same run: ``scipy.integrate.solve_ivp(method="LSODA", rtol=1e-8, atol=1e-12 ×
 dose)`` with the analytic Jacobian, on the full linear system ``dy/dt = A y`` built from
-``exopk._model.rate_matrices`` for each subject's parameters, reduced to reported organs. The loop
+``exopk.model.graph.rate_matrices`` for each subject's parameters, reduced to reported organs. The loop
 is timed on a subsample of subjects and scaled up to the full count (the output says by how much).
 
 Timings are wall-clock on whatever else the machine is doing; the load average is printed.
@@ -41,8 +41,8 @@ import scipy
 from scipy.integrate import solve_ivp
 
 import exopk
-from exopk._dosing import as_regimen
-from exopk._model import organ_membership, rate_matrices
+from exopk.dosing import as_regimen
+from exopk.model.graph import organ_membership, rate_matrices
 
 DOSE = 1e10
 T_END_H = 48.0

@@ -8,7 +8,7 @@ Run from the repository root::
 1. One simulation, 0-48 h, default mouse IV bolus of 1e10 particles, at 2881 and at 49
    output times: ``exopk.simulate`` (method "exact", and "expm") against
    ``scipy.integrate.solve_ivp(method="LSODA", rtol=1e-8, atol=1e-12 * dose)`` on the full
-   28-state system ``dy/dt = A y`` built from ``exopk._model.rate_matrices``, with the
+   28-state system ``dy/dt = A y`` built from ``exopk.model.graph.rate_matrices``, with the
    Jacobian ``A``. Time per simulation (median of repeats), ratio LSODA / exopk, and the
    largest difference between the two solutions relative to the dose.
 2. A batch of 10,000 parameter sets (lognormal, 30 % CV, median = default, on every organ's
@@ -39,7 +39,7 @@ import scipy
 from scipy.integrate import solve_ivp
 
 import exopk
-from exopk._model import organ_membership, rate_matrices
+from exopk.model.graph import organ_membership, rate_matrices
 
 DOSE = 1e10
 T_END_H = 48.0

@@ -11,7 +11,7 @@ separately). Same output grids for both: 49 and 2881 times.
 
 Roadrunner runs at two settings:
 
-- ``cross-check``: the settings of the tests (``exopk._sbml.roadrunner_amounts``): CVODE
+- ``cross-check``: the settings of the tests (``exopk.io.sbml.roadrunner_amounts``): CVODE
   rtol 1e-12, atol 1e-6 particles, largest step 0.002 h (the bound that keeps roadrunner
   within 1e-6 after dose events);
 - ``plain``: rtol 1e-8, atol 1e-12 × dose (the tolerances of ``bench_core.py``'s LSODA), no
@@ -23,7 +23,7 @@ Roadrunner runs at two settings:
 2. 10,000 subjects (lognormal, 30 % CV, median = default, on every organ's vascular uptake,
    tissue uptake and degradation rates; seeded): exopk as ``simulate_batch`` (vectorised,
    default percentiles) and as a plain loop of ``simulate``; roadrunner as a loop that sets
-   the subject's exported rate constants (computed by ``exopk._model.transfers``) and
+   the subject's exported rate constants (computed by ``exopk.model.graph.transfers``) and
    simulates. Loops are TIMED ON A SUBSAMPLE and scaled to 10,000 (the output says how many).
    Agreement is checked for the first subjects of the subsample.
 
@@ -42,8 +42,8 @@ import time
 import numpy as np
 
 import exopk
-from exopk._model import STATES, transfers
-from exopk._sbml import export_sbml
+from exopk.io.sbml import export_sbml
+from exopk.model.graph import STATES, transfers
 
 DOSE = 1e10
 T_END_H = 48.0

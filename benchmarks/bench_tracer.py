@@ -18,8 +18,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 import exopk
-from exopk._model import rate_matrices
-from exopk._tracer import label_system
+from exopk.model.graph import rate_matrices
+from exopk.observe.labels import label_system
 
 DOSE_PARTICLES = 1e10
 

@@ -32,7 +32,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 import exopk
-from exopk._parameters import available, route_file, update_toml_values
+from exopk.model.parameters import available, route_file, update_toml_values
 
 SPECIES = ("mouse", "rat")
 """Species whose intranasal table is calibrated (when their physiology file is bundled)."""

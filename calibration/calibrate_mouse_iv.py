@@ -35,7 +35,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 import exopk
-from exopk._parameters import update_toml_values
+from exopk.model.parameters import update_toml_values
 
 FREE = (
     "liver_uptake_vascular_per_h",
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         value = m[name]
         print(f"  {name:34s} {value if isinstance(value, str) else f'{value:.4g}'}")
     if args.write:
-        path = Path(exopk._parameters.params_dir()) / "ev" / "msc.toml"
+        path = Path(exopk.model.parameters.params_dir()) / "ev" / "msc.toml"
         write(fitted, path)
         print(f"wrote {path}")
     if args.check:

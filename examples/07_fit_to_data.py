@@ -35,8 +35,15 @@ rows = []
 for organ in ("blood", "liver", "lung", "spleen"):
     values = counted.label_percent_id(organ, decay_corrected=True)[1:]
     for t, v in zip(times_h, values, strict=True):  # one mouse per time point
-        rows.append({"time_h": t, "organ": organ, "quantity": "percent_id",
-                     "value": v * np.exp(rng.normal(0.0, 0.25)), "unit": "%ID"})
+        rows.append(
+            {
+                "time_h": t,
+                "organ": organ,
+                "quantity": "percent_id",
+                "value": v * np.exp(rng.normal(0.0, 0.25)),
+                "unit": "%ID",
+            }
+        )
 data = pd.DataFrame(rows)
 
 names = ["liver_uptake_vascular_per_h", "lung_uptake_vascular_per_h"]

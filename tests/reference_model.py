@@ -1,6 +1,6 @@
 """An independent transcription of the model equations, for checking the rate matrices.
 
-Written from the equations in the docstring of ``exopk._model`` (not from its code): flows,
+Written from the equations in the docstring of ``exopk.model.graph`` (not from its code): flows,
 volumes and every transfer are spelled out term by term, so that a wrong sign, a wrong
 volume or a missing flow in ``rate_matrices`` shows up as a difference.
 """

@@ -12,7 +12,7 @@ import math
 from hypothesis import strategies as st
 
 import exopk
-from exopk._parameters import ORGANS, ROUTE_PARAMETERS
+from exopk.model.parameters import ORGANS, ROUTE_PARAMETERS
 
 
 def log_uniform(low: float, high: float) -> st.SearchStrategy[float]:

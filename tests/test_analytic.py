@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 import exopk
-from exopk._dosing import Events
-from exopk._model import N_LIVE, SITES, rate_matrices
-from exopk._solve import exact_single, expm_single
+from exopk.dosing import Events
+from exopk.model.graph import N_LIVE, SITES, rate_matrices
+from exopk.solve.linear import exact_single, expm_single
 
 DOSE = 1e10
 T_H = np.concatenate([[0.0], np.geomspace(1e-3, 48.0, 60)])
@@ -136,7 +136,7 @@ def test_chain_with_equal_rates_is_defective_and_falls_back_to_expm():
 
     amounts, cond = exact_single(K, E, ev, T_H)
     assert amounts is None
-    assert not cond <= exopk._solve.EIGENVECTOR_COND_LIMIT
+    assert not cond <= exopk.solve.linear.EIGENVECTOR_COND_LIMIT
 
     amounts = expm_single(K, E, ev, T_H)
     a = DOSE * np.exp(-k * T_H)

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from exopk._cli import main
+from exopk.cli.main import main
 
 SIM = ["simulate", "--dose", "1e10", "--t-end", "6", "--dt", "0.1"]
 
@@ -147,7 +147,7 @@ def test_malformed_params_file_exits_1_naming_the_file(tmp_path, capsys):
 
 
 def test_incomplete_params_file_names_the_missing_key(tmp_path, capsys):
-    from exopk._parameters import params_dir
+    from exopk.model.parameters import params_dir
 
     text = (params_dir() / "species" / "mouse.toml").read_text()
     bad = tmp_path / "incomplete.toml"

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from exopk._cli import main
+from exopk.cli.main import main
 
 
 def run(argv, capsys):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import exopk
-from exopk._cli import main
-from exopk._observations import QUANTITY_UNITS
+from exopk.analysis.observations import QUANTITY_UNITS
+from exopk.cli.main import main
 from exopk.datasets import METADATA_KEYS
 
 OBTAINED = ("from text", "from a table", "digitised", "derived")

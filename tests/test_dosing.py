@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import exopk
-from exopk._model import N_LIVE
+from exopk.model.graph import N_LIVE
 
 # --------------------------------------------------------------------------------------
 # IVBolus and IVInfusion

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import exopk
-from exopk._cli import main
+from exopk.cli.main import main
 
 NAMES = ("liver_uptake_vascular_per_h", "lung_uptake_vascular_per_h")
 TIMES_H = (0.083, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 24.0)
@@ -34,8 +34,15 @@ def destructive_data(params, seed, cv_log=0.25, animals_per_time=1, times=TIMES_
             true = result.label_percent_id(organ, decay_corrected=True)[1:]
         for ti, vi in zip(t, true, strict=True):
             for _ in range(animals_per_time):
-                rows.append({"time_h": ti, "organ": organ, "quantity": "percent_id",
-                             "value": vi * np.exp(rng.normal(0.0, cv_log)), "unit": "%ID"})
+                rows.append(
+                    {
+                        "time_h": ti,
+                        "organ": organ,
+                        "quantity": "percent_id",
+                        "value": vi * np.exp(rng.normal(0.0, cv_log)),
+                        "unit": "%ID",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -90,8 +97,9 @@ def test_signal_in_arbitrary_units_fits_the_same_kinetics_whatever_its_scale(tru
 def test_mean_and_sd_data_with_n_animals(truth):
     """Means of 4 animals with their SD: weights from the SDs, and the truth inside the CI."""
     per_animal = destructive_data(truth, seed=11, animals_per_time=4)
-    summary = (per_animal.groupby(["time_h", "organ", "quantity", "unit"], as_index=False)["value"]
-               .agg(value="mean", sd="std", n="count"))
+    summary = per_animal.groupby(["time_h", "organ", "quantity", "unit"], as_index=False)["value"].agg(
+        value="mean", sd="std", n="count"
+    )
     fit = exopk.fit(start_away_from(truth), DOSE, summary, NAMES, n_starts=1)
     assert "pooled per quantity" in fit.notes[0]
     for name in NAMES:
@@ -102,8 +110,9 @@ def test_mean_and_sd_data_with_n_animals(truth):
 def test_censored_rows_below_loq_predicted_below_loq_change_nothing(truth):
     data = destructive_data(truth, seed=4)
     late = exopk.simulate(truth, DOSE, [0.0, 48.0]).percent_id("blood")[-1]
-    blq = pd.DataFrame([{"time_h": 48.0, "organ": "blood", "quantity": "percent_id", "value": np.nan,
-                         "unit": "%ID", "loq": late * 50}])
+    blq = pd.DataFrame(
+        [{"time_h": 48.0, "organ": "blood", "quantity": "percent_id", "value": np.nan, "unit": "%ID", "loq": late * 50}]
+    )
     base = exopk.fit(start_away_from(truth), DOSE, data, NAMES, n_starts=1)
     censored = exopk.fit(start_away_from(truth), DOSE, pd.concat([data, blq]), NAMES, n_starts=1)
     half = exopk.fit(start_away_from(truth), DOSE, pd.concat([data, blq]), NAMES, n_starts=1, blq="loq/2")
@@ -117,8 +126,9 @@ def test_censored_row_above_loq_pulls_the_fit(truth):
     """A below-LOQ row where the model predicts more than the LOQ is a residual."""
     data = destructive_data(truth, seed=4)
     late = exopk.simulate(truth, DOSE, [0.0, 24.0]).percent_id("blood")[-1]
-    blq = pd.DataFrame([{"time_h": 24.0, "organ": "blood", "quantity": "percent_id", "value": 0.0,
-                         "unit": "%ID", "loq": late / 20}])
+    blq = pd.DataFrame(
+        [{"time_h": 24.0, "organ": "blood", "quantity": "percent_id", "value": 0.0, "unit": "%ID", "loq": late / 20}]
+    )
     fit = exopk.fit(truth, DOSE, pd.concat([data, blq]), NAMES, n_starts=1)
     assert fit.observations["residual"].iloc[-1] < 0
 
@@ -128,8 +138,15 @@ def test_fit_through_a_label_to_morishita_is_exact_with_three_parameters():
     dataset = exopk.load_dataset("morishita2015_iv_mouse")
     params = exopk.load_parameters("mouse", "msc")
     names = ["liver_uptake_vascular_per_h", "lung_uptake_vascular_per_h", "spleen_uptake_vascular_per_h"]
-    fit = exopk.fit(params.replace(**{n: params[n] * 2 for n in names}), DOSE, dataset.data, names,
-                    label=dataset.label, n_starts=1, data_name=dataset.name)
+    fit = exopk.fit(
+        params.replace(**{n: params[n] * 2 for n in names}),
+        DOSE,
+        dataset.data,
+        names,
+        label=dataset.label,
+        n_starts=1,
+        data_name=dataset.name,
+    )
     assert fit.fold_errors == pytest.approx(np.ones(3), rel=1e-4)
     for name in names:  # the calibration fits these (with degradation) to the same numbers
         assert fit.estimates[name] == pytest.approx(params[name], rel=0.05)
@@ -211,8 +228,24 @@ def test_cli_fit_writes_parameter_file_report_and_plot(truth, tmp_path, capsys):
     csv = tmp_path / "mydata.csv"
     destructive_data(truth, seed=7).to_csv(csv, index=False)
     out, report, plot = tmp_path / "fitted.toml", tmp_path / "report.md", tmp_path / "fit.png"
-    status = main(["fit", str(csv), "--params", ",".join(NAMES), "--starts", "1", "--profile", NAMES[0],
-                   "--out", str(out), "--report", str(report), "--plot", str(plot)])
+    status = main(
+        [
+            "fit",
+            str(csv),
+            "--params",
+            ",".join(NAMES),
+            "--starts",
+            "1",
+            "--profile",
+            NAMES[0],
+            "--out",
+            str(out),
+            "--report",
+            str(report),
+            "--plot",
+            str(plot),
+        ]
+    )
     captured = capsys.readouterr()
     assert status == 0, captured.err
     assert 'source = "fitted to mydata.csv' in out.read_text()
@@ -225,8 +258,21 @@ def test_cli_fit_writes_parameter_file_report_and_plot(truth, tmp_path, capsys):
 def test_cli_fit_bad_inputs_exit_with_one_line(truth, tmp_path, capsys):
     csv = tmp_path / "bad.csv"
     destructive_data(truth, seed=7, times=(1.0,)).assign(organ="heart").to_csv(csv, index=False)
-    assert main(["fit", str(csv), "--params", NAMES[0], "--out", str(tmp_path / "f.toml"),
-                 "--report", str(tmp_path / "r.md")]) == 1
+    assert (
+        main(
+            [
+                "fit",
+                str(csv),
+                "--params",
+                NAMES[0],
+                "--out",
+                str(tmp_path / "f.toml"),
+                "--report",
+                str(tmp_path / "r.md"),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown organ 'heart'" in err and "row 1" in err
     assert not (tmp_path / "f.toml").exists()
@@ -254,8 +300,9 @@ def test_ci_coverage_over_repeated_seeds(truth):
 def test_absolute_sd_takes_the_sds_as_the_error(truth):
     """Mean ± SD of 4 animals: with absolute_sd the CI comes from the SDs and still covers the truth."""
     per_animal = destructive_data(truth, seed=12, animals_per_time=4)
-    summary = (per_animal.groupby(["time_h", "organ", "quantity", "unit"], as_index=False)["value"]
-               .agg(value="mean", sd="std", n="count"))
+    summary = per_animal.groupby(["time_h", "organ", "quantity", "unit"], as_index=False)["value"].agg(
+        value="mean", sd="std", n="count"
+    )
     relative = exopk.fit(truth, DOSE, summary, NAMES, n_starts=1)
     absolute = exopk.fit(truth, DOSE, summary, NAMES, n_starts=1, absolute_sd=True)
     for name in NAMES:
@@ -280,9 +327,21 @@ def test_an_exact_fit_warns_that_its_cis_carry_no_measurement_error():
 
 def test_cli_fits_a_shipped_dataset_with_the_model_of_its_header(tmp_path, capsys):
     out = tmp_path / "fitted.toml"
-    status = main(["fit", "morishita2015_iv_mouse", "--from-header", "--params",
-                   "liver_uptake_vascular_per_h,lung_uptake_vascular_per_h", "--starts", "1",
-                   "--out", str(out), "--report", str(tmp_path / "r.md")])
+    status = main(
+        [
+            "fit",
+            "morishita2015_iv_mouse",
+            "--from-header",
+            "--params",
+            "liver_uptake_vascular_per_h,lung_uptake_vascular_per_h",
+            "--starts",
+            "1",
+            "--out",
+            str(out),
+            "--report",
+            str(tmp_path / "r.md"),
+        ]
+    )
     captured = capsys.readouterr()
     assert status == 0, captured.err
     assert "label I-125" in (tmp_path / "r.md").read_text()
@@ -295,12 +354,21 @@ def test_linear_scale_blood_concentration_in_any_volume_unit(truth):
     """Linear residuals on blood concentrations: exact without noise, and particles/L gives the same fit."""
     t = np.array([0.02, 0.05, 0.1, 0.2, 0.4])
     conc = exopk.simulate(truth, DOSE, np.concatenate([[0.0], t])).concentration_particles_per_ml("blood")[1:]
-    per_ml = pd.DataFrame({"time_h": t, "organ": "blood", "quantity": "concentration_particles_per_ml",
-                           "value": conc, "unit": "particles/mL", "animal": [f"m{i}" for i in range(t.size)]})
+    per_ml = pd.DataFrame(
+        {
+            "time_h": t,
+            "organ": "blood",
+            "quantity": "concentration_particles_per_ml",
+            "value": conc,
+            "unit": "particles/mL",
+            "animal": [f"m{i}" for i in range(t.size)],
+        }
+    )
     per_l = per_ml.assign(value=conc * 1000.0, unit="particles/L")
     start = truth.replace(liver_uptake_vascular_per_h=truth["liver_uptake_vascular_per_h"] * 2)
     a = exopk.fit(start, DOSE, per_ml, ["liver_uptake_vascular_per_h"], scale="linear", n_starts=1)
     b = exopk.fit(start, DOSE, per_l, ["liver_uptake_vascular_per_h"], scale="linear", n_starts=1)
     assert a.estimates["liver_uptake_vascular_per_h"] == pytest.approx(truth["liver_uptake_vascular_per_h"], rel=1e-4)
-    assert b.estimates["liver_uptake_vascular_per_h"] == pytest.approx(a.estimates["liver_uptake_vascular_per_h"],
-                                                                       rel=1e-6)
+    assert b.estimates["liver_uptake_vascular_per_h"] == pytest.approx(
+        a.estimates["liver_uptake_vascular_per_h"], rel=1e-6
+    )

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import exopk
-from exopk._cli import main
-from exopk._imaging import phantom_image
+from exopk.cli.main import main
+from exopk.plots.imaging import phantom_image
 
 DOSE_PARTICLES = 1e10
 OPTICAL = [n for n in exopk.available_labels() if exopk.load_label(n).modality == "optical"]

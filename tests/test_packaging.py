@@ -40,7 +40,7 @@ def test_pip_install_finds_bundled_params_from_any_directory(tmp_path):
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target), "MPLBACKEND": "Agg"}
     code = (
-        "import exopk, exopk._parameters as p; "
+        "import exopk, exopk.model.parameters as p; "
         "print(exopk.__file__); print(p.params_dir()); "
         "print(exopk.load_parameters()['liver_volume_ml'])"
     )

@@ -11,8 +11,8 @@ import pytest
 from reference_model import reference_derived
 
 import exopk
-from exopk._model import rate_matrices, state_index, volumes
-from exopk._parameters import ROUTE_PARAMETERS
+from exopk.model.graph import rate_matrices, state_index, volumes
+from exopk.model.parameters import ROUTE_PARAMETERS
 
 EV_KINETIC_SUFFIXES = (
     "uptake_vascular_per_h",

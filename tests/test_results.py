@@ -9,7 +9,7 @@ import pytest
 from conftest import DOSE_PARTICLES
 
 import exopk
-from exopk._model import N_LIVE
+from exopk.model.graph import N_LIVE
 
 ORGANS_WITH_VOLUME = ("lung", "liver", "spleen", "kidney", "brain", "rest")
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from strategies import model_parameters
 
 import exopk
-from exopk._compare import auc_to_infinity, auc_to_time, compare_routes, targeting_metrics
-from exopk._parameters import ROUTE_PARAMETERS, ROUTE_SPECS, read_route_file
+from exopk.analysis.compare import auc_to_infinity, auc_to_time, compare_routes, targeting_metrics
+from exopk.model.parameters import ROUTE_PARAMETERS, ROUTE_SPECS, read_route_file
 
 DOSE = 1e10
 T_H = np.concatenate([np.linspace(0.0, 2.0, 41), np.linspace(2.5, 96.0, 188)])
@@ -382,7 +382,7 @@ def test_intranasal_calibration_script_reproduces_the_shipped_values(capsys):
 
 
 def test_solvers_drop_only_the_states_a_dose_cannot_reach(params):
-    from exopk._model import LIVE_STATES, reachable_live_states
+    from exopk.model.graph import LIVE_STATES, reachable_live_states
 
     iv = exopk.Regimen([exopk.IVBolus(dose_particles=DOSE)]).events()
     nasal = exopk.Regimen([exopk.Intranasal(dose_particles=DOSE)]).events()

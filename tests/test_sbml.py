@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import exopk
-from exopk import _model
-from exopk._cli import main
-from exopk._sbml import ANNOTATION_NS, export_sbml, roadrunner_amounts
+from exopk.model import graph as _model
+from exopk.cli.main import main
+from exopk.io.sbml import ANNOTATION_NS, export_sbml, roadrunner_amounts
 
 SKIP_REASON = "SBML extra not installed (pip install 'exopk[sbml]'); `make test` installs it"
 libsbml = pytest.importorskip("libsbml", reason=SKIP_REASON)
@@ -259,7 +259,7 @@ def test_libroadrunner_reproduces_capacity_limited_uptake(params):
 
 
 def test_cli_export_sbml_takes_exactly_the_dose_options_of_simulate():
-    from exopk._cli import build_parser
+    from exopk.cli.main import build_parser
 
     commands = next(a for a in build_parser()._actions if a.dest == "command").choices
 

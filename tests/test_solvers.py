@@ -18,10 +18,10 @@ from scipy.integrate import solve_ivp
 from strategies import model_parameters
 
 import exopk
-import exopk._simulate
-import exopk._solve
-from exopk._dosing import as_regimen
-from exopk._model import N_LIVE, rate_matrices
+import exopk.simulation
+import exopk.solve.linear
+from exopk.dosing import as_regimen
+from exopk.model.graph import N_LIVE, rate_matrices
 
 DOSE = 1e10
 T_H = np.concatenate([[0.0], np.geomspace(1e-3, 48.0, 40)])
@@ -231,7 +231,7 @@ def test_ode_solver_failure_raises(params, monkeypatch):
         message = "Required step size is less than spacing between numbers."
         t = np.array([0.0, 0.1])
 
-    monkeypatch.setattr(exopk._solve, "solve_ivp", lambda *args, **kwargs: Failed())
+    monkeypatch.setattr(exopk.solve.linear, "solve_ivp", lambda *args, **kwargs: Failed())
 
     with pytest.raises(
         exopk.SimulationError, match=r"ODE solver \(BDF\) stopped early at t = 0.1 h: Required step.*Radau"
@@ -295,7 +295,7 @@ def test_simulate_rejects_a_zero_total_dose(params):
 @regimens
 def test_forced_expm_fallback_gives_the_same_answer(params, regimen, monkeypatch):
     exact = exopk.simulate(params, regimen, T_H)
-    monkeypatch.setattr(exopk._solve, "EIGENVECTOR_COND_LIMIT", 0.0)
+    monkeypatch.setattr(exopk.solve.linear, "EIGENVECTOR_COND_LIMIT", 0.0)
 
     fallback = exopk.simulate(params, regimen, T_H)
 
@@ -310,7 +310,7 @@ def test_forced_expm_fallback_gives_the_same_answer(params, regimen, monkeypatch
 def test_default_model_is_well_conditioned(bolus_result):
     """The fallback is for rare cases; the default model's eigenvectors are far from the limit."""
     assert bolus_result.method == "exact"
-    assert bolus_result.metadata["eigenvector_condition_number"] < 1e-4 * exopk._solve.EIGENVECTOR_COND_LIMIT
+    assert bolus_result.metadata["eigenvector_condition_number"] < 1e-4 * exopk.solve.linear.EIGENVECTOR_COND_LIMIT
 
 
 # --------------------------------------------------------------------------------------
@@ -497,7 +497,7 @@ def test_batch_fallback_to_expm_gives_the_same_answer(params, variations, monkey
     regimen = REGIMENS["bolus+infusion+bolus"]
     variations = {name: values[:4] for name, values in variations.items()}  # four sets keep it fast
     modal = exopk.simulate_batch(params, regimen, BATCH_T_H, variations, keep_amounts=True)
-    monkeypatch.setattr(exopk._solve, "EIGENVECTOR_COND_LIMIT", 0.0)
+    monkeypatch.setattr(exopk.solve.linear, "EIGENVECTOR_COND_LIMIT", 0.0)
 
     fallback = exopk.simulate_batch(params, regimen, BATCH_T_H, variations, keep_amounts=True)
 
@@ -512,7 +512,7 @@ def test_batch_fallback_auc_is_exact(params, variations, monkeypatch, t_h):
     regimen = REGIMENS["bolus"]
     variations = {name: values[:2] for name, values in variations.items()}
     modal = exopk.simulate_batch(params, regimen, t_h, variations)
-    monkeypatch.setattr(exopk._solve, "EIGENVECTOR_COND_LIMIT", 0.0)
+    monkeypatch.setattr(exopk.solve.linear, "EIGENVECTOR_COND_LIMIT", 0.0)
 
     fallback = exopk.simulate_batch(params, regimen, t_h, variations)
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import exopk
-from exopk._model import rate_matrices, state_index, volumes
-from exopk._parameters import _EV_EXTRA_SPECS, _EV_ORGAN_SPECS, ROUTE_PARAMETERS
+from exopk.model.graph import rate_matrices, state_index, volumes
+from exopk.model.parameters import _EV_EXTRA_SPECS, _EV_ORGAN_SPECS, ROUTE_PARAMETERS
 
 SPECIES = ("mouse", "rat", "human")
 PHYSIOLOGY_NAMES = {

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from strategies import log_uniform, model_parameters
 
 import exopk
-from exopk._model import LIVE_STATES, SINK_STATES, TISSUES
-from exopk._tracer import label_system, places
+from exopk.model.graph import LIVE_STATES, SINK_STATES, TISSUES
+from exopk.observe.labels import label_system, places
 
 DOSE_PARTICLES = 1e10
 T_H = np.concatenate([[0.0], np.geomspace(1.0 / 3600.0, 24.0 * 14, 60)])
@@ -279,7 +279,7 @@ def test_expm_and_exact_agree_for_the_label(params):
 def test_label_system_is_block_triangular_and_built_from_the_ev_model(params):
     """Bound label is the EV rate matrix (with dissociation and decay); free label never feeds back."""
     label = exopk.load_label("Tc-99m")
-    K, E = exopk._model.rate_matrices(params.values)
+    K, E = exopk.model.graph.rate_matrices(params.values)
     system = label_system(params.values, label, K[0], E[0])
     n = len(LIVE_STATES)
     shift = label["dissociation_per_h"] + label.decay_per_h
@@ -421,10 +421,10 @@ def test_public_tracer_functions_document_their_parameters():
 
 
 def test_radiance_rows_need_an_imaging_file_for_the_species(params, monkeypatch):
-    import exopk._imaging
+    import exopk.observe.imaging
 
     result = _bolus(params, "DiR", t_h=np.array([0.0, 1.0]))
-    monkeypatch.setattr(exopk._imaging, "imaging_available", lambda species: False)
+    monkeypatch.setattr(exopk.observe.imaging, "imaging_available", lambda species: False)
 
     frame = result.to_frame()
 

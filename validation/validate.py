@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 import exopk
-from exopk._compare import route_dose
-from exopk._observations import check_observations, predict
+from exopk.analysis.compare import route_dose
+from exopk.analysis.observations import check_observations, predict
 
 ROOT = Path(__file__).resolve().parents[1]
 DOSE_PARTICLES = 1e10  # the model is linear at this dose: %ID does not depend on it
@@ -71,8 +71,10 @@ def dataset_section(dataset, out_dir: Path | None, write: bool = True) -> tuple[
     ]
     for (_, row), p, f in zip(data.iterrows(), pred, fold, strict=True):
         ok = "yes" if 0.5 <= f <= 2.0 else "**no**"
-        lines.append(f"| {row['time_h']:g} | {row['organ']} | {row['quantity']} | {row['value']:g} | {_fmt(p)} | "
-                     f"{row['unit']} | {_fmt(f)} | {ok} |")
+        lines.append(
+            f"| {row['time_h']:g} | {row['organ']} | {row['quantity']} | {row['value']:g} | {_fmt(p)} | "
+            f"{row['unit']} | {_fmt(f)} | {ok} |"
+        )
     lines += ["", f"Share within 2-fold: **{100 * within:.0f} %** ({int(round(within * len(fold)))} of {len(fold)})."]
     wrong = [(row, f) for (_, row), f in zip(data.iterrows(), fold, strict=True) if not 0.5 <= f <= 2.0]
     if wrong:
@@ -125,51 +127,87 @@ def qualitative_checks() -> list[tuple[str, str, str, bool]]:
 
     b = exopk.simulate(mouse, iv, [0.0, 1 / 60, 5 / 60]).percent_id("blood")
     half_life_min = 4.0 * math.log(2) / math.log(b[1] / b[2])
-    checks.append(("Blood half-life of IV EVs < 10 min (all tracers), mouse",
-                   "Lázaro-Ibáñez et al. 2021 ACS Nano (literature.md §7 DS5)",
-                   f"initial blood half-life (1-5 min) {half_life_min:.3g} min", half_life_min < 10.0))
+    checks.append(
+        (
+            "Blood half-life of IV EVs < 10 min (all tracers), mouse",
+            "Lázaro-Ibáñez et al. 2021 ACS Nano (literature.md §7 DS5)",
+            f"initial blood half-life (1-5 min) {half_life_min:.3g} min",
+            half_life_min < 10.0,
+        )
+    )
 
-    peaks = {organ: float(t[int(np.argmax(result.percent_id(organ)))]) for organ in
-             ("liver", "kidney", "lung", "spleen")}
-    for organ, window, text in (("liver", (0.0, 1.0), "within 1 h"), ("kidney", (0.0, 1.0), "within 1 h"),
-                                ("lung", (2.0, 12.0), "at 2-12 h"), ("spleen", (2.0, 12.0), "at 2-12 h")):
+    peaks = {
+        organ: float(t[int(np.argmax(result.percent_id(organ)))]) for organ in ("liver", "kidney", "lung", "spleen")
+    }
+    for organ, window, text in (
+        ("liver", (0.0, 1.0), "within 1 h"),
+        ("kidney", (0.0, 1.0), "within 1 h"),
+        ("lung", (2.0, 12.0), "at 2-12 h"),
+        ("spleen", (2.0, 12.0), "at 2-12 h"),
+    ):
         ok = window[0] <= peaks[organ] <= window[1]
-        checks.append((f"Small EVs: {organ} %ID peaks {text}, IV",
-                       "Kang et al. 2021 J Extracell Vesicles 10:e12085, pooled review (literature.md §7 DS7)",
-                       f"{organ} peak at {peaks[organ]:.3g} h", ok))
+        checks.append(
+            (
+                f"Small EVs: {organ} %ID peaks {text}, IV",
+                "Kang et al. 2021 J Extracell Vesicles 10:e12085, pooled review (literature.md §7 DS7)",
+                f"{organ} peak at {peaks[organ]:.3g} h",
+                ok,
+            )
+        )
     for when in (1.0, 4.0):
         k = int(np.searchsorted(t, when))
         amounts = {o: float(result.percent_id(o)[k]) for o in ("lung", "liver", "spleen", "kidney", "brain")}
         top = max(amounts, key=amounts.get)
-        checks.append((f"Liver is the organ with most small EVs at {when:g} h, IV",
-                       "Kang et al. 2021 (DS7); Morishita et al. 2015 (liver 28 of 36.6 %ID listed)",
-                       f"largest organ: {top} ({amounts[top]:.3g} %ID)", top == "liver"))
+        checks.append(
+            (
+                f"Liver is the organ with most small EVs at {when:g} h, IV",
+                "Kang et al. 2021 (DS7); Morishita et al. 2015 (liver 28 of 36.6 %ID listed)",
+                f"largest organ: {top} ({amounts[top]:.3g} %ID)",
+                top == "liver",
+            )
+        )
 
     def at(label, organ, when):
         return float(exopk.simulate_label(mouse, iv, [0.0, when], label).label_percent_id(organ)[-1])
 
     nano, indium = at("NanoLuc", "lung", 4.0), at("In-111", "lung", 4.0)
-    checks.append(("NanoLuc-CD63 signal shows more lung accumulation than 111In (same EVs), IV",
-                   "Lázaro-Ibáñez et al. 2021 (literature.md §7 DS5)",
-                   f"lung label %ID at 4 h: NanoLuc {nano:.3g}, In-111 {indium:.3g}", nano > indium))
+    checks.append(
+        (
+            "NanoLuc-CD63 signal shows more lung accumulation than 111In (same EVs), IV",
+            "Lázaro-Ibáñez et al. 2021 (literature.md §7 DS5)",
+            f"lung label %ID at 4 h: NanoLuc {nano:.3g}, In-111 {indium:.3g}",
+            nano > indium,
+        )
+    )
 
     fractions = {}
     for species in ("mouse",):
         p = exopk.load_parameters(species, "msc")
-        rates = [p[f"intranasal_{k}"] for k in ("nose_to_brain_per_h", "absorption_per_h",
-                                                 "mucociliary_clearance_per_h", "degradation_per_h")]
+        rates = [
+            p[f"intranasal_{k}"]
+            for k in ("nose_to_brain_per_h", "absorption_per_h", "mucociliary_clearance_per_h", "degradation_per_h")
+        ]
         fractions[species] = 100.0 * rates[1] / sum(rates)
-    checks.append(("2-4 % of an intranasal dose enters the blood (analogue: [125I]-albumin), mouse",
-                   "PMID 25027317 (literature-2.md §1b); also the intranasal calibration target (3 %)",
-                   f"absorbed fraction {fractions['mouse']:.3g} %", 2.0 <= fractions["mouse"] <= 4.0))
+    checks.append(
+        (
+            "2-4 % of an intranasal dose enters the blood (analogue: [125I]-albumin), mouse",
+            "PMID 25027317 (literature-2.md §1b); also the intranasal calibration target (3 %)",
+            f"absorbed fraction {fractions['mouse']:.3g} %",
+            2.0 <= fractions["mouse"] <= 4.0,
+        )
+    )
 
     human = exopk.load_parameters("human", "msc")
     hb = exopk.simulate(human, iv, [0.0, 1 / 60, 5 / 60]).percent_id("blood")
     human_half = 4.0 * math.log(2) / math.log(hb[1] / hb[2])
-    checks.append(("Primates clear IV EVs more slowly than mice (longer circulation)",
-                   "Driedonks et al. 2022 J Extracell Vesicles, macaque (literature.md §7 DS8)",
-                   f"initial blood half-life: human {human_half:.3g} min vs mouse {half_life_min:.3g} min",
-                   human_half > half_life_min))
+    checks.append(
+        (
+            "Primates clear IV EVs more slowly than mice (longer circulation)",
+            "Driedonks et al. 2022 J Extracell Vesicles, macaque (literature.md §7 DS8)",
+            f"initial blood half-life: human {human_half:.3g} min vs mouse {half_life_min:.3g} min",
+            human_half > half_life_min,
+        )
+    )
     return checks
 
 
@@ -198,23 +236,40 @@ def render(out_dir: Path | None, write_figures: bool = True) -> str:
     within_all = sum(s["within"] * s["n"] for s in summaries) / n_all
     lines += ["## Summary", "", "| dataset | points | within 2-fold | fold errors |", "|---|---|---|---|"]
     for s in summaries:
-        lines.append(f"| `{s['name']}` | {s['n']} | {100 * s['within']:.0f} % | "
-                     f"{', '.join(_fmt(f) for f in s['fold'])} |")
+        lines.append(
+            f"| `{s['name']}` | {s['n']} | {100 * s['within']:.0f} % | {', '.join(_fmt(f) for f in s['fold'])} |"
+        )
     checks = qualitative_checks()
     n_pass = sum(c[3] for c in checks)
-    lines += ["", f"All datasets: **{100 * within_all:.0f} %** of {n_all} points within 2-fold. "
-              f"Qualitative checks: **{n_pass} of {len(checks)}** pass.", "", "## Datasets", ""]
+    lines += [
+        "",
+        f"All datasets: **{100 * within_all:.0f} %** of {n_all} points within 2-fold. "
+        f"Qualitative checks: **{n_pass} of {len(checks)}** pass.",
+        "",
+        "## Datasets",
+        "",
+    ]
     lines += sections
-    lines += ["## Qualitative checks", "",
-              "Statements without numbers (not datasets): the model is held to them as they are stated.", "",
-              "| statement | source | model | result |", "|---|---|---|---|"]
+    lines += [
+        "## Qualitative checks",
+        "",
+        "Statements without numbers (not datasets): the model is held to them as they are stated.",
+        "",
+        "| statement | source | model | result |",
+        "|---|---|---|---|",
+    ]
     for statement, source, value, ok in checks:
         lines.append(f"| {statement} | {source} | {value} | {'pass' if ok else '**fail**'} |")
-    lines += ["", "## Not validated", "",
-              "No stored source gives EV %ID or %ID/g after intranasal, intraperitoneal or subcutaneous dosing,",
-              "an EV injured:healthy organ ratio, or numeric EV blood kinetics in rats or humans (literature.md",
-              "§6, literature-2.md §4); those parts of the model rest on analogues and assumptions listed in the",
-              "parameter tables.", ""]
+    lines += [
+        "",
+        "## Not validated",
+        "",
+        "No stored source gives EV %ID or %ID/g after intranasal, intraperitoneal or subcutaneous dosing,",
+        "an EV injured:healthy organ ratio, or numeric EV blood kinetics in rats or humans (literature.md",
+        "§6, literature-2.md §4); those parts of the model rest on analogues and assumptions listed in the",
+        "parameter tables.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -1,7 +1,7 @@
 """Pages generated at build time from the code, the parameter files and the examples.
 
 Everything here is derived from what the repository holds when the docs are built:
-the compartment diagram from ``exopk._model.transfers``, the parameter tables from every
+the compartment diagram from ``exopk.model.graph.transfers``, the parameter tables from every
 TOML file under ``params/``, the tutorials from every script in ``examples/`` (each one run,
 its output and figure included), the API page from ``exopk.__all__``. New states, parameter
 files and examples appear without editing this file.
@@ -86,7 +86,7 @@ def compartment_diagram(path: Path) -> None:
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     import exopk
-    from exopk import _model
+    from exopk.model import graph as _model
 
     params = exopk.load_parameters()
     member = _model.organ_membership()
@@ -165,7 +165,7 @@ def compartment_diagram(path: Path) -> None:
 
 def model_page() -> None:
     compartment_diagram(OUT / "compartments.png")
-    from exopk import _model
+    from exopk.model import graph as _model
 
     lines = [
         "# The model",
@@ -175,7 +175,7 @@ def model_page() -> None:
         "",
         "Every state of the model (boxes; one row per reported organ, elimination sinks on the right)",
         "and every first-order transfer between them (arrows, coloured by kind). Drawn at build time",
-        "from `exopk._model.transfers()` for the default parameters.",
+        "from `exopk.model.graph.transfers()` for the default parameters.",
         "```",
         "",
         f"States ({len(_model.STATES)}): " + ", ".join(f"`{s}`" for s in _model.STATES) + ".",

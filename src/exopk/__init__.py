@@ -3,46 +3,20 @@
 Public API; everything else is private.
 """
 
-from . import datasets
-from ._analysis_plots import plot_population_bands, plot_sobol, plot_tornado
-from ._compare import (
+import exopk.io.datasets as datasets
+from exopk._version import __version__ as __version__
+from exopk.analysis.compare import (
     EXPOSURE_COMPARTMENTS,
     RouteComparison,
     auc_to_infinity,
     auc_to_time,
     compare_routes,
-    plot_route_comparison,
     targeting_metrics,
 )
-from ._dosing import (
-    ROUTES,
-    Intranasal,
-    Intraperitoneal,
-    Intratracheal,
-    IVBolus,
-    IVInfusion,
-    LocalInjection,
-    Regimen,
-    Subcutaneous,
-    particles_from_protein,
-)
-from ._errors import DosingError, ExopkError, ParameterError, SimulationError
-from ._executors import ExecutorError
-from ._fit import FitError, FitResult, fit
-from ._imaging import (
-    ImagingParameters,
-    load_imaging,
-    optical_radiance,
-    plot_apparent_vs_true,
-    plot_whole_body,
-    transmission,
-)
-from ._model import ELIMINATION_PATHWAYS, REPORTED_ORGANS, STATES
-from ._nca import NCA_PARAMETERS, NCAError, NCAResult, SparseNCAResult, nca, sparse_nca
-from ._observations import DataError
-from ._parameters import ORGANS, ModelParameters, available, load_parameters, parameter_names
-from ._plot import plot_organ_curves
-from ._population import (
+from exopk.analysis.fit import FitError, FitResult, fit
+from exopk.analysis.nca import NCA_PARAMETERS, NCAError, NCAResult, SparseNCAResult, nca, sparse_nca
+from exopk.analysis.observations import DataError
+from exopk.analysis.population import (
     PopulationError,
     PopulationResult,
     VirtualPopulation,
@@ -50,11 +24,7 @@ from ._population import (
     sample_population,
     simulate_population,
 )
-from ._result import BatchResult, SimulationResult
-from ._sbml import export_sbml
-from ._scaling import DoseScaling, scale_dose, species_reference
-from ._scenarios import Scenario, ScenarioChange, apply_scenario, load_scenario
-from ._sensitivity import (
+from exopk.analysis.sensitivity import (
     OUTPUT_METRICS,
     LocalSensitivity,
     SensitivityError,
@@ -66,11 +36,43 @@ from ._sensitivity import (
     sobol_indices,
     sobol_sensitivity,
 )
-from ._simulate import simulate, simulate_batch
-from ._tracer import Label, TracerResult, available_labels, ideal_label, load_label, simulate_label
-from .datasets import Dataset, list_datasets, load_dataset
-
-__version__ = "0.1.0"
+from exopk.dosing import (
+    ROUTES,
+    Intranasal,
+    Intraperitoneal,
+    Intratracheal,
+    IVBolus,
+    IVInfusion,
+    LocalInjection,
+    Regimen,
+    Subcutaneous,
+    particles_from_protein,
+)
+from exopk.errors import DosingError, ExopkError, ParameterError, SimulationError
+from exopk.io.datasets import Dataset, list_datasets, load_dataset
+from exopk.io.sbml import export_sbml
+from exopk.model.allometry import DoseScaling, scale_dose, species_reference
+from exopk.model.graph import ELIMINATION_PATHWAYS, REPORTED_ORGANS, STATES
+from exopk.model.load import load_parameters
+from exopk.model.parameters import ORGANS, ModelParameters, available, parameter_names
+from exopk.model.scenarios import Scenario, ScenarioChange, apply_scenario, load_scenario
+from exopk.observe.imaging import ImagingParameters, load_imaging, transmission
+from exopk.observe.labels import (
+    Label,
+    TracerResult,
+    available_labels,
+    ideal_label,
+    load_label,
+    optical_radiance,
+    simulate_label,
+)
+from exopk.plots.analysis import plot_population_bands, plot_sobol, plot_tornado
+from exopk.plots.compare import plot_route_comparison
+from exopk.plots.imaging import plot_apparent_vs_true, plot_whole_body
+from exopk.plots.organs import plot_organ_curves
+from exopk.results import BatchResult, SimulationResult
+from exopk.simulation import simulate, simulate_batch
+from exopk.solve.executors import ExecutorError
 
 __all__ = [
     "ELIMINATION_PATHWAYS",

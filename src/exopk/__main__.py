@@ -1,5 +1,5 @@
 """``python -m exopk`` runs the command line."""
 
-from ._cli import main
+from exopk.cli.main import main
 
 raise SystemExit(main())

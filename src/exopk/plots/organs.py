@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._errors import SimulationError
-from ._result import SimulationResult
+from exopk.errors import SimulationError
+from exopk.results import SimulationResult
 
 _QUANTITIES = {
     "percent_id": ("%ID per organ", "percent_id"),

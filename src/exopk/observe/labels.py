@@ -41,10 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from ._dosing import Events
-from ._errors import ParameterError, SimulationError
-from ._model import LIVE_STATES, N_LIVE, REPORTED_ORGANS, SINK_STATES, TISSUES, organ_membership, volumes
-from ._parameters import ORGANS, _check_value, _read_toml, params_dir, sourced_entry
+from exopk.dosing import Events
+from exopk.errors import ParameterError, SimulationError
+from exopk.model.graph import LIVE_STATES, N_LIVE, REPORTED_ORGANS, SINK_STATES, TISSUES, organ_membership, volumes
+from exopk.model.parameters import ORGANS, _check_value, _read_toml, params_dir, sourced_entry
+from exopk.observe.imaging import ImagingParameters, load_imaging, transmission
 
 THYROID = "thyroid"
 """Extra free-label pool for iodide (not an EV compartment)."""
@@ -502,8 +503,8 @@ def label_events(events: Events, system: LabelSystem, free_at_injection_fraction
 
 def _solve_label(system: LabelSystem, events: Events, t_h: np.ndarray, administered: np.ndarray, method: str):
     """Exact modal solution with its self-checks, or expm stepping; as :func:`simulate` does for EVs."""
-    from . import _solve
-    from ._simulate import MASS_BALANCE_LIMIT
+    import exopk.solve.linear as _solve
+    from exopk.simulation import MASS_BALANCE_LIMIT
 
     metadata: dict[str, Any] = {}
     dose = float(max(np.max(administered, initial=0.0), 1e-300))
@@ -556,8 +557,8 @@ def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: s
     ParameterError
         Unknown or invalid label.
     """
-    from ._model import rate_matrices
-    from ._simulate import simulate
+    from exopk.model.graph import rate_matrices
+    from exopk.simulation import simulate
 
     if not isinstance(label, Label):
         label = load_label(label)
@@ -733,7 +734,7 @@ class TracerResult:
 
     def radiance_au(self, organ: str, view: str = "dorsal", imaging=None) -> np.ndarray:
         """Optical radiance from ``organ`` seen from ``view``; see :func:`exopk.optical_radiance`."""
-        from ._imaging import optical_radiance
+        from exopk.observe.labels import optical_radiance
 
         return optical_radiance(self, organ, view, imaging)
 
@@ -754,14 +755,14 @@ class TracerResult:
         """
         import pandas as pd
 
-        from ._result import tidy_block
+        from exopk.results import tidy_block
 
         blocks = [self.ev.to_frame()]
 
         def add(organ: str, quantity: str, values: np.ndarray, unit: str) -> None:
             blocks.append(tidy_block(self.t_h, organ, quantity, values, unit))
 
-        from ._imaging import imaging_available
+        from exopk.observe.imaging import imaging_available
 
         optical = self.label.modality == "optical" and imaging_available(self.ev.params.species)
         for organ in filter(self.ev.is_shown, self.organs):
@@ -785,3 +786,27 @@ class TracerResult:
         frame = pd.concat(blocks, ignore_index=True)
         frame["organ"] = frame["organ"].astype(str)
         return frame
+
+
+def optical_radiance(
+    result: TracerResult, organ: str, view: str = "dorsal", imaging: ImagingParameters | None = None
+) -> np.ndarray:
+    """Radiance (a.u. = label %ID × tissue transmission) from the label in ``organ`` seen from ``view``.
+
+    Parameters
+    ----------
+    result : TracerResult
+        A simulation with an optical label.
+    organ : str
+        A place of ``result.organs``.
+    view : {"dorsal", "ventral"}
+    imaging : ImagingParameters, optional
+        Default: the bundled file for the model's species.
+
+    Returns
+    -------
+    ndarray, shape (n_times,)
+    """
+    imaging = imaging or load_imaging(result.ev.params.species)
+    depth = imaging.depth(organ, view)
+    return result.label_percent_id(organ) * transmission(result.label, depth, imaging)

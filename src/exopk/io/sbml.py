@@ -2,21 +2,21 @@
 
 The export is built from the model's own description, never from a hand-written list of states:
 
-- one compartment per live state (volume from :func:`exopk._model.volumes`, mL) and one
+- one compartment per live state (volume from :func:`exopk.model.graph.volumes`, mL) and one
   notional compartment ``sinks`` (1 mL) for the cumulative elimination states;
 - one species per state in :data:`exopk.STATES`, an amount of EVs (``hasOnlySubstanceUnits``,
   unit ``particle`` = SBML ``item``);
 - every model parameter (stored and derived, :meth:`ModelParameters.table`) as a constant SBML
   parameter with its value, unit and source (notes, and an ``exopk:parameter`` annotation);
 - one irreversible mass-action reaction per first-order transfer of
-  :func:`exopk._model.transfers`, whose rate constant (1/h) is a global parameter
+  :func:`exopk.model.graph.transfers`, whose rate constant (1/h) is a global parameter
   ``rate_<k>_<source>_to_<target>`` annotated with the transfer's kind and the names of the model
   parameters it is computed from;
 - capacity-limited vascular uptake (organs with a finite ``<organ>_capacity_particles``) as one
   extra reaction per organ, cells -> vascular, with kinetic law
   :math:`k_{uv} \\min(1, \\max(0, A_m)/\\mathrm{cap}) A_v` written with the SBML L3V2 ``min``/``max``
   functions (not ``piecewise``, which roadrunner turns into root-finding events): it cancels
-  the saturated part of the linear uptake, exactly as :class:`exopk._model.CapacityTerms` does;
+  the saturated part of the linear uptake, exactly as :class:`exopk.model.graph.CapacityTerms` does;
 - doses from :meth:`Regimen.events`: boluses at t = 0 as initial amounts, later boluses as
   events adding to the target state, infusions as a rate parameter per infusion and target state
   switched on and off by events and feeding a zero-order input reaction;
@@ -38,11 +38,19 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from ._dosing import Dose, Regimen, as_regimen
-from ._errors import DosingError, ExopkError
-from ._model import LIVE_STATES, REPORTED_ORGANS, SINK_STATES, STATES, capacity_terms, organ_membership, transfers
-from ._model import volumes as _volumes
-from ._parameters import ModelParameters
+from exopk.dosing import Dose, Regimen, as_regimen
+from exopk.errors import DosingError, ExopkError
+from exopk.model.graph import (
+    LIVE_STATES,
+    REPORTED_ORGANS,
+    SINK_STATES,
+    STATES,
+    capacity_terms,
+    organ_membership,
+    transfers,
+)
+from exopk.model.graph import volumes as _volumes
+from exopk.model.parameters import ModelParameters
 
 SBML_LEVEL = 3
 SBML_VERSION = 2
@@ -161,7 +169,7 @@ def _reaction(libsbml, model, rid: str, reactant: str | None, product: str | Non
 
 def sbml_document(params: ModelParameters, regimen: Regimen | Dose | Sequence[Dose]):
     """Build the ``libsbml.SBMLDocument`` of a model and regimen (see :func:`export_sbml`)."""
-    from . import __version__
+    from exopk._version import __version__
 
     libsbml = _libsbml()
     if not isinstance(params, ModelParameters):

@@ -38,10 +38,10 @@ import numpy as np
 import scipy.linalg
 from scipy.integrate import solve_ivp
 
-from ._dosing import Events
-from ._errors import SimulationError
-from ._model import capacity_terms, rate_matrices, reachable_live_states, reached_along
-from ._parameters import ModelParameters
+from exopk.dosing import Events
+from exopk.errors import SimulationError
+from exopk.model.graph import capacity_terms, rate_matrices, reachable_live_states, reached_along
+from exopk.model.parameters import ModelParameters
 
 EIGENVECTOR_COND_LIMIT = 1e8
 """Above this condition number of the eigenvectors, use matrix-exponential stepping."""

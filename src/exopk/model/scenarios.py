@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from ._errors import ParameterError
-from ._parameters import _SPECS, ModelParameters, _check_top_level, _read_toml, _resolve, is_real_number
+from exopk.errors import ParameterError
+from exopk.model.parameters import _SPECS, ModelParameters, _check_top_level, _read_toml, _resolve, is_real_number
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,14 +11,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._dosing import Dose, IVBolus, IVInfusion, Regimen, as_regimen
-from ._errors import ParameterError, SimulationError
-from ._executors import map_chunks, progress_bar
-from ._model import REPORTED_ORGANS, volumes
-from ._nca import NCA_PARAMETERS, NCAResult, nca, nca_units
-from ._parameters import _SPECS, ModelParameters, check_flow_and_volume_balance, parameter_names, valid_mask
-from ._simulate import check_times, percentiles_of_rows, simulate_batch
-from ._solve import default_workers
+from exopk.analysis.nca import NCA_PARAMETERS, NCAResult, nca, nca_units
+from exopk.dosing import Dose, IVBolus, IVInfusion, Regimen, as_regimen
+from exopk.errors import ParameterError, SimulationError
+from exopk.model.graph import REPORTED_ORGANS, volumes
+from exopk.model.parameters import _SPECS, ModelParameters, check_flow_and_volume_balance, parameter_names, valid_mask
+from exopk.simulation import check_times, percentiles_of_rows, simulate_batch
+from exopk.solve.executors import map_chunks, progress_bar
+from exopk.solve.linear import default_workers
 
 FLOW_EXPONENT = 0.75
 """Allometric exponent of blood flows and clearances (mL/h) with body weight (West, Brown & Enquist 1997)."""
@@ -342,7 +342,7 @@ class PopulationResult:
 
     def to_frame(self):
         """Percentile bands as a tidy table ``time_h, organ, quantity, value, unit`` (``percent_id_p5``, ...)."""
-        from ._result import percentile_frame
+        from exopk.results import percentile_frame
 
         return percentile_frame(self.t_h, self.percentiles, self.percent_id_percentiles)
 

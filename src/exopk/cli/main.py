@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._errors import ExopkError
+from exopk.errors import ExopkError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -115,7 +115,7 @@ def add_dosing_arguments(command: argparse.ArgumentParser, default_dose: float |
 
     Shared by every command that simulates a dose, so that route options reach all of them.
     """
-    from ._dosing import ROUTES
+    from exopk.dosing import ROUTES
 
     dosing = command.add_argument_group("dosing (one dose, or --regimen)")
     dosing.add_argument("--route", choices=ROUTES, default="iv_bolus", help="administration route (default: iv_bolus)")
@@ -147,7 +147,7 @@ def add_dosing_arguments(command: argparse.ArgumentParser, default_dose: float |
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from exopk._version import __version__
 
     parser = _Parser(
         prog="exopk",
@@ -201,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_compare_parser(commands) -> None:
-    from ._compare import EXPOSURE_COMPARTMENTS
-    from ._dosing import ROUTES
+    from exopk.analysis.compare import EXPOSURE_COMPARTMENTS
+    from exopk.dosing import ROUTES
 
     cmp = commands.add_parser(
         "compare",
@@ -242,8 +242,9 @@ def _add_compare_parser(commands) -> None:
 
 def _compare(args) -> int:
 
-    from ._compare import EXPOSURE_COMPARTMENTS, compare_routes, plot_route_comparison
-    from ._dosing import ROUTES
+    from exopk.analysis.compare import EXPOSURE_COMPARTMENTS, compare_routes
+    from exopk.dosing import ROUTES
+    from exopk.plots.compare import plot_route_comparison
 
     routes = [r.strip() for r in args.routes.split(",") if r.strip()]
     for route in routes:
@@ -353,7 +354,7 @@ def _add_export_sbml_parser(commands) -> None:
 
 def _check_bundled_name(kind: str, name: str, flag: str | None = None) -> None:
     """An unknown bundled name given on the command line is a usage error."""
-    from ._parameters import _FLAGS, available
+    from exopk.model.parameters import _FLAGS, available
 
     looks_like_path = name.endswith(".toml") or "/" in name or "\\" in name
     if not looks_like_path and name not in available(kind):  # type: ignore[arg-type]
@@ -365,8 +366,9 @@ def _check_bundled_name(kind: str, name: str, flag: str | None = None) -> None:
 
 
 def _load(args):
-    from ._errors import ParameterError
-    from ._parameters import load_parameters, parameter_names
+    from exopk.errors import ParameterError
+    from exopk.model.load import load_parameters
+    from exopk.model.parameters import parameter_names
 
     _check_bundled_name("species", args.species)
     _check_bundled_name("ev", args.ev)
@@ -401,7 +403,7 @@ def _time_grid(args, max_points: int, what: str = ""):
 
 def _dose_particles(args) -> float:
     """The --dose in particles (converting µg with --particles-per-ug)."""
-    from ._dosing import particles_from_protein
+    from exopk.dosing import particles_from_protein
 
     if args.dose is None:
         raise UsageError("give a dose with --dose (particles)")
@@ -436,9 +438,9 @@ def _check_route_options(args, routes: list[str]) -> None:
 
 def _single_dose(route: str, dose_particles: float, args, t_h: float = 0.0):
     """One dose from the command-line options (--duration for iv_infusion, --site for local)."""
-    from ._compare import route_dose
-    from ._dosing import LOCAL_SPACES
-    from ._parameters import ORGANS
+    from exopk.analysis.compare import route_dose
+    from exopk.dosing import LOCAL_SPACES
+    from exopk.model.parameters import ORGANS
 
     organ, space = None, "tissue"
     if route == "local":
@@ -449,7 +451,7 @@ def _single_dose(route: str, dose_particles: float, args, t_h: float = 0.0):
             )
     volume = getattr(args, "nasal_volume_ul", None)
     if route == "intranasal" and volume is not None:
-        from ._dosing import Intranasal
+        from exopk.dosing import Intranasal
 
         return Intranasal.from_volume(dose_particles, volume, anaesthetised=args.anaesthetised, t_h=t_h)
     duration = args.duration if route == "iv_infusion" else None
@@ -457,7 +459,7 @@ def _single_dose(route: str, dose_particles: float, args, t_h: float = 0.0):
 
 
 def _regimen(args):
-    from ._dosing import Regimen
+    from exopk.dosing import Regimen
 
     if args.regimen is not None:
         if args.dose is not None:
@@ -515,8 +517,8 @@ class _AtomicOutputs:
 
 def _simulate(args) -> int:
 
-    from ._model import REPORTED_ORGANS
-    from ._simulate import simulate
+    from exopk.model.graph import REPORTED_ORGANS
+    from exopk.simulation import simulate
 
     organs_given = args.organs is not None
     organs = [o.strip() for o in (args.organs or "blood,lung,liver,spleen,kidney,brain,rest").split(",") if o.strip()]
@@ -545,7 +547,7 @@ def _simulate(args) -> int:
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
 
-            from ._plot import plot_organ_curves
+            from exopk.plots.organs import plot_organ_curves
 
             if not organs_given and args.quantity != "percent_id_per_g":  # sites have no mass, hence no %ID/g
                 organs = organs + list(result.dosed_sites)
@@ -605,7 +607,7 @@ def _model_notes(params) -> list[str]:
 
 
 def _params(args) -> int:
-    from ._parameters import available
+    from exopk.model.parameters import available
 
     if args.params_command == "list":
         print("species:   " + ", ".join(available("species")))
@@ -633,7 +635,7 @@ def _params(args) -> int:
 
 
 def _print_reference(species: str) -> None:
-    from ._scaling import species_reference
+    from exopk.model.allometry import species_reference
 
     reference = {k: v for k, v in species_reference(species).items() if k != "body_weight_g"}
     if reference:
@@ -643,7 +645,7 @@ def _print_reference(species: str) -> None:
 
 
 def _scale_dose(args) -> int:
-    from ._scaling import scale_dose
+    from exopk.model.allometry import scale_dose
 
     _check_bundled_name("species", args.from_species, "--from")
     _check_bundled_name("species", args.to_species, "--to")
@@ -660,7 +662,7 @@ def _scale_dose(args) -> int:
 
 
 def _export_sbml(args) -> int:
-    from ._sbml import export_sbml
+    from exopk.io.sbml import export_sbml
 
     _check_writable(args.out, "--out")
     params = _load(args)
@@ -864,7 +866,7 @@ def _nca_command(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from ._nca import NCA_PARAMETERS, nca, nca_units, sparse_nca
+    from exopk.analysis.nca import NCA_PARAMETERS, nca, nca_units, sparse_nca
 
     if args.out is not None:
         _check_writable(args.out, "--out")
@@ -958,8 +960,8 @@ def _nca_command(args) -> int:
 def _population_command(args) -> int:
     import numpy as np
 
-    from ._model import REPORTED_ORGANS
-    from ._population import sample_population, simulate_population
+    from exopk.analysis.population import sample_population, simulate_population
+    from exopk.model.graph import REPORTED_ORGANS
 
     for path, flag in ((args.out, "--out"), (args.subjects, "--subjects"), (args.plot, "--plot")):
         if path is not None:
@@ -1006,7 +1008,7 @@ def _population_command(args) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        from ._analysis_plots import plot_population_bands
+        from exopk.plots.analysis import plot_population_bands
 
         items.append((args.plot, "--plot", _figure_writer(plot_population_bands(result, organs=args.organs))))
     _write_outputs(items)
@@ -1028,7 +1030,7 @@ def _population_command(args) -> int:
 def _sensitivity_command(args) -> int:
     import numpy as np
 
-    from ._sensitivity import local_sensitivity, parse_outputs, sobol_sensitivity
+    from exopk.analysis.sensitivity import local_sensitivity, parse_outputs, sobol_sensitivity
 
     for path, flag in (
         (args.local_out, "--local-out"),
@@ -1056,7 +1058,7 @@ def _sensitivity_command(args) -> int:
                 # The largest |local coefficients| of the first output among the EV kinetic parameters
                 # that a factor range suits: unbounded above, and not flows or volumes (which must
                 # keep the flow and volume balances).
-                from ._parameters import _SPECS
+                from exopk.model.parameters import _SPECS
 
                 coef = np.abs(np.nan_to_num(local.coefficients[:, 0]))
                 ranked = [local.parameters[i] for i in np.argsort(-coef)]
@@ -1080,7 +1082,7 @@ def _sensitivity_command(args) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
-        from ._analysis_plots import plot_sobol, plot_tornado
+        from exopk.plots.analysis import plot_sobol, plot_tornado
 
         if args.tornado is not None:
             items.append((args.tornado, "--tornado", _figure_writer(plot_tornado(local))))
@@ -1146,7 +1148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _tracer_name(text: str) -> str:
     """argparse type: a bundled label name (case-insensitive) or a path to a .toml file."""
-    from ._tracer import available_labels
+    from exopk.observe.labels import available_labels
 
     looks_like_path = text.endswith(".toml") or "/" in text or "\\" in text
     if not looks_like_path and text.lower() not in {n.lower() for n in available_labels()}:
@@ -1168,7 +1170,7 @@ def _simulate_tracer(args, params, regimen, t_h):
     """The labelled simulation asked for by ``--tracer``, or None."""
     if getattr(args, "tracer", None) is None:
         return None
-    from ._tracer import simulate_label
+    from exopk.observe.labels import simulate_label
 
     if args.method == "ode":
         raise UsageError("`--tracer` needs the linear model (--method exact or expm), not --method ode")
@@ -1204,7 +1206,7 @@ def _times_arg(text: str) -> list[float]:
 
 
 def _add_image_parser(commands) -> None:
-    from ._dosing import ROUTES
+    from exopk.dosing import ROUTES
 
     image = commands.add_parser(
         "image",
@@ -1229,7 +1231,7 @@ def _add_image_parser(commands) -> None:
 def _image(args) -> int:
     import numpy as np
 
-    from ._tracer import load_label, simulate_label
+    from exopk.observe.labels import load_label, simulate_label
 
     _check_writable(args.out, "--out")
     params = _load(args)
@@ -1247,7 +1249,7 @@ def _image(args) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ._imaging import plot_whole_body
+    from exopk.plots.imaging import plot_whole_body
 
     views = ("dorsal", "ventral") if args.views == "both" else (args.views,)
     fig = plot_whole_body(labelled, times, views=views)
@@ -1279,7 +1281,7 @@ def _add_datasets_parser(commands) -> None:
 
 
 def _datasets_command(args) -> int:
-    from .datasets import list_datasets, load_dataset
+    from exopk.io.datasets import list_datasets, load_dataset
 
     if args.datasets_command == "list":
         for name in list_datasets():
@@ -1297,13 +1299,13 @@ def _datasets_command(args) -> int:
 
 
 def _add_fit_parser(commands) -> None:
-    from ._fit import add_fit_parser
+    from exopk.cli.fit import add_fit_parser
 
     add_fit_parser(commands)
 
 
 def _fit_command(args) -> int:
-    from ._fit import fit_command
+    from exopk.cli.fit import fit_command
 
     return fit_command(args)
 

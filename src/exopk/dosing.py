@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._errors import DosingError
-from ._model import N_LIVE, state_index
-from ._parameters import ORGANS, is_real_number
+from exopk.errors import DosingError
+from exopk.model.graph import N_LIVE, state_index
+from exopk.model.parameters import ORGANS, is_real_number
 
 ROUTES: tuple[str, ...] = (
     "iv_bolus",

@@ -26,8 +26,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._errors import ParameterError
-from ._parameters import (
+from exopk.errors import ParameterError
+from exopk.model.parameters import (
     _EV_EXTRA_SPECS,
     _EV_ORGAN_SPECS,
     _MIN_PER_H,

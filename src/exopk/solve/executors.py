@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._errors import ExopkError
+from exopk.errors import ExopkError
 
 
 class ExecutorError(ExopkError, TypeError):

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._errors import SimulationError
-from ._population import PopulationResult
-from ._sensitivity import OUTPUT_METRICS, LocalSensitivity, SensitivityError, SobolIndices
+from exopk.analysis.population import PopulationResult
+from exopk.analysis.sensitivity import OUTPUT_METRICS, LocalSensitivity, SensitivityError, SobolIndices
+from exopk.errors import SimulationError
 
 
 def plot_population_bands(

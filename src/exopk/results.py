@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from ._dosing import Regimen
-from ._errors import SimulationError
-from ._model import (
+from exopk.dosing import Regimen
+from exopk.errors import SimulationError
+from exopk.model.graph import (
     ELIMINATION_PATHWAYS,
     N_LIVE,
     ORGAN_POOLS,
@@ -21,7 +21,7 @@ from ._model import (
     organ_membership,
     state_index,
 )
-from ._parameters import ModelParameters
+from exopk.model.parameters import ModelParameters
 
 UNITS = {
     "amount_particles": "particles",

@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._dosing import Dose, Regimen, as_regimen
-from ._errors import ParameterError
-from ._executors import map_chunks, progress_bar
-from ._model import REPORTED_ORGANS
-from ._parameters import _SPECS, ModelParameters, check_flow_and_volume_balance, parameter_names, valid_mask
-from ._population import check_chunking, portable, solve_chunk
-from ._simulate import check_times
-from ._solve import default_workers
+from exopk.analysis.population import check_chunking, portable, solve_chunk
+from exopk.dosing import Dose, Regimen, as_regimen
+from exopk.errors import ParameterError
+from exopk.model.graph import REPORTED_ORGANS
+from exopk.model.parameters import _SPECS, ModelParameters, check_flow_and_volume_balance, parameter_names, valid_mask
+from exopk.simulation import check_times
+from exopk.solve.executors import map_chunks, progress_bar
+from exopk.solve.linear import default_workers
 
 OUTPUT_METRICS = {
     "auc": "%ID·h",

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._parameters import ORGANS, ModelParameters, derived_values
+from exopk.model.parameters import ORGANS, ModelParameters, derived_values
 
 POOLS: tuple[str, ...] = ("vascular", "tissue", "cells")
 SITES: tuple[str, ...] = ("nasal_cavity", "peritoneal_cavity", "subcutaneous_site")

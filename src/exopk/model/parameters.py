@@ -32,7 +32,7 @@ from typing import Literal
 
 import numpy as np
 
-from ._errors import ParameterError
+from exopk.errors import ParameterError
 
 ORGANS: tuple[str, ...] = ("lung", "liver", "spleen", "kidney", "brain", "rest")
 """Organ compartments of the model, in state order."""
@@ -595,7 +595,7 @@ def params_dir() -> Path:
     packaged = Path(str(resources.files("exopk"))) / "params"
     if packaged.is_dir():
         return packaged
-    checkout = Path(__file__).resolve().parents[2] / "params"
+    checkout = Path(__file__).resolve().parents[3] / "params"  # src/exopk/model/ -> repository root
     if checkout.is_dir():
         return checkout
     raise ParameterError(f"bundled parameter files not found in {packaged} or {checkout}; reinstall exopk.")
@@ -682,110 +682,10 @@ def _read_section(
         sources[prefix + spec.name] = source
 
 
-def _read_organs(path: Path, data: dict, specs_for: Mapping[str, tuple[_Spec, ...]], values, sources) -> None:
-    organs = data.get("organs")
-    if not isinstance(organs, dict):
-        raise ParameterError(f"{path}: missing table [organs.<name>] for organs {', '.join(ORGANS)}.")
-    for organ in organs:
-        if organ not in ORGANS:
-            raise ParameterError(f"{path}: unknown organ [organs.{organ}]; expected one of: {', '.join(ORGANS)}.")
-    for organ in ORGANS:
-        if organ not in organs:
-            raise ParameterError(f"{path}: missing table [organs.{organ}].")
-        _read_section(path, f"organs.{organ}", organs[organ], specs_for[organ], f"{organ}_", values, sources)
-
-
 def _check_top_level(path: Path, data: dict, allowed: set[str]) -> None:
     for key in data:
         if key not in allowed:
             raise ParameterError(f"{path}: unknown table or key {key!r}; expected: {', '.join(sorted(allowed))}.")
-
-
-def load_parameters(
-    species: str | Path = "mouse",
-    ev: str | Path = "msc",
-    scenarios: str | Path | tuple[str | Path, ...] | list[str | Path] = (),
-) -> ModelParameters:
-    """Load and validate a species physiology file and an EV kinetics file, then apply scenarios.
-
-    EV kinetic constants calibrated in another species (the EV file's ``[allometry]`` table) are
-    extrapolated allometrically to ``species`` unless the EV file gives a value measured in it
-    (``[species.<name>.organs.<organ>]``); each extrapolated value is listed, with its rule, in
-    ``ModelParameters.extrapolated``:
-
-    .. math::
-
-        k_{species} = k_{ref} \\left(\\frac{BW_{species}}{BW_{ref}}\\right)^{b},\\quad
-        b = -0.25 \\text{ (1/h)},\\ 0.75 \\text{ (mL/h)},\\ 1 \\text{ (particles)},\\ 0 \\text{ (dimensionless)}
-
-    (the exponents, with their sources, are read from the EV file).
-
-    Parameters
-    ----------
-    species : str or Path, default "mouse"
-        A bundled species name (see ``available("species")``: mouse, rat, human) or a path to a TOML file.
-    ev : str or Path, default "msc"
-        A bundled EV preparation name or a path to a TOML file.
-    scenarios : str, Path or sequence of them, default ()
-        Condition overlays applied in order (see ``available("scenarios")`` and :func:`apply_scenario`),
-        e.g. ``("acute_kidney_injury",)``.
-
-    Returns
-    -------
-    ModelParameters
-        Values in internal units (h, mL, particles), with their sources and extrapolation flags.
-
-    Raises
-    ------
-    ParameterError
-        Unknown name or file; invalid TOML; unknown, missing or malformed key; a value that is
-        negative, zero where it must be positive, non-finite or outside [0, 1]; organ flows
-        and volumes that do not balance; or a scenario naming an unknown parameter. The message
-        names the file and key.
-
-    References
-    ----------
-    Physiology: Brown RP et al. (1997) Toxicol Ind Health 13:407; Davies B & Morris T (1993)
-    Pharm Res 10:1093; ICRP Publication 89 (2002) (as tabulated in public PBPK code; see each
-    value's ``source``). Allometric exponents: Hu TM & Hayton WL (2001) AAPS PharmSci 3(4):E29.
-    """
-    from ._scaling import apply_allometry, read_reference
-    from ._scenarios import apply_scenario
-
-    species_path = _resolve("species", species)
-    ev_path = _resolve("ev", ev)
-    values: dict[str, float] = {}
-    sources: dict[str, str] = {}
-
-    sdata = _read_toml(species_path)
-    _check_top_level(species_path, sdata, {"metadata", "body", "organs", "reference"})
-    if "body" not in sdata:
-        raise ParameterError(f"{species_path}: missing table [body].")
-    _read_section(species_path, "body", sdata["body"], _BODY_SPECS, "", values, sources)
-    _read_organs(species_path, sdata, _ORGAN_PHYSIOLOGY_SPECS, values, sources)
-    read_reference(species_path, sdata)  # validated here; read again by exopk.scale_dose
-
-    edata = _read_toml(ev_path)
-    _check_top_level(ev_path, edata, {"metadata", "organs", "allometry", "species"})
-    ev_specs = {organ: _EV_ORGAN_SPECS + _EV_EXTRA_SPECS.get(organ, ()) for organ in ORGANS}
-    _read_organs(ev_path, edata, ev_specs, values, sources)
-
-    species_name = str(sdata.get("metadata", {}).get("species", species_path.stem))
-    ev_name = str(edata.get("metadata", {}).get("ev", ev_path.stem))
-    extrapolated = apply_allometry(ev_path, edata, species_name, values, sources)
-    check_flow_and_volume_balance(values, where=str(species_path))
-    route_files = _read_routes(species_name, values, sources)
-    params = ModelParameters(
-        values,
-        sources,
-        species=species_name,
-        ev=ev_name,
-        files=(str(species_path), str(ev_path)) + route_files,
-        extrapolated=extrapolated,
-    )
-    for scenario in (scenarios,) if isinstance(scenarios, (str, Path)) else tuple(scenarios):
-        params = apply_scenario(params, scenario)
-    return params
 
 
 def update_toml_values(path: Path, table: str, values: Mapping[str, float], digits: int = 6) -> None:
@@ -845,15 +745,3 @@ def read_route_file(path: Path, route: str, species: str, values: dict, sources:
         return False
     _read_section(path, f"species.{species}", tables[species], ROUTE_SPECS[route], f"{route}_", values, sources)
     return True
-
-
-def _read_routes(species: str, values: dict, sources: dict) -> tuple[str, ...]:
-    """Read every bundled route file's table for ``species``; routes without one stay unavailable."""
-    files = []
-    for route in ROUTE_SPECS:
-        path = route_file(route)
-        if not path.is_file():
-            raise ParameterError(f"bundled route file {path} is missing; reinstall exopk.")
-        if read_route_file(path, route, species, values, sources):
-            files.append(str(path))
-    return tuple(files)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._errors import ExopkError
+from exopk.errors import ExopkError
 
 REQUIRED_COLUMNS = ("time_h", "organ", "quantity", "value", "unit")
 OPTIONAL_COLUMNS = ("sd", "n", "loq", "weight")
@@ -86,7 +86,7 @@ def check_observations(frame, where: str = "data", quantities: tuple[str, ...] |
     """
     import pandas as pd
 
-    from ._model import REPORTED_ORGANS
+    from exopk.model.graph import REPORTED_ORGANS
 
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{where}: expected a pandas DataFrame of observations; got {type(frame).__name__}")
@@ -197,8 +197,8 @@ def predict(params, regimen, obs, label=None, method: str | None = None) -> np.n
     -------
     numpy.ndarray, shape (n_rows,)
     """
-    from ._simulate import simulate
-    from ._tracer import simulate_label
+    from exopk.observe.labels import simulate_label
+    from exopk.simulation import simulate
 
     times = np.unique(obs["time_h"].to_numpy(dtype=float))
     grid = times if times[0] == 0.0 else np.concatenate([[0.0], times])

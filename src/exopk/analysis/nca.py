@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._errors import ExopkError
+from exopk.errors import ExopkError
 
 LAMBDA_Z_MIN_POINTS = 3
 """Fewest points in the terminal log-linear fit (PKNCA ``min.hl.points``)."""

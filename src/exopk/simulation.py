@@ -10,13 +10,13 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _solve
-from ._dosing import DEPOT_ROUTES, Dose, Events, Regimen, as_regimen
-from ._errors import DosingError, ParameterError, SimulationError
-from ._model import N_LIVE, N_SINK, organ_membership, rate_matrices, reachable_live_states, volumes
-from ._parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
-from ._result import BatchResult, SimulationResult
-from ._solve import (
+import exopk.solve.linear as _solve
+from exopk.dosing import DEPOT_ROUTES, Dose, Events, Regimen, as_regimen
+from exopk.errors import DosingError, ParameterError, SimulationError
+from exopk.model.graph import N_LIVE, N_SINK, organ_membership, rate_matrices, reachable_live_states, volumes
+from exopk.model.parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
+from exopk.results import BatchResult, SimulationResult
+from exopk.solve.linear import (
     _DECAYED,
     batch_amounts,
     batch_auc,
