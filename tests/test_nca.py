@@ -90,7 +90,8 @@ def test_vectorised_rows_match_single_curves():
 
 def test_no_terminal_phase_gives_nan():
     t = np.array([0.0, 1.0, 2.0, 3.0])
-    r = exopk.nca(t, [0.0, 1.0, 2.0, 3.0])  # still rising: no points after Tmax
+    # still rising: no points after Tmax (an extravascular curve: a bolus would replace C(0) = 0 by C0)
+    r = exopk.nca(t, [0.0, 1.0, 2.0, 3.0], intravascular=False)
     assert np.isnan(r.lambda_z_per_h[0]) and np.isnan(r.auc_0_inf[0]) and r.lambda_z_n_points[0] == 0
     assert r.auc_0_tlast[0] == pytest.approx(4.5)
 
