@@ -565,3 +565,24 @@ def test_cli_nca_indometh_c0_units_and_note(tmp_path, capsys):
     assert main([*argv, "--extravascular", "--out", str(out)]) == 0
     names = set(pd.read_csv(out).parameter)
     assert {"cl_f", "vz_f"} <= names and not {"cl", "vss", "vz", "c0"} & names
+
+
+def test_cli_nca_no_clearance_for_amounts_and_blq_options(tmp_path, capsys):
+    """Regression test for #12: %ID curves (amounts, not concentrations) get no CL; BLQ options checked."""
+    import pandas as pd
+
+    from exopk.cli.main import main
+
+    sim, out = tmp_path / "sim.csv", tmp_path / "nca.csv"
+    assert main(["simulate", "--dose", "1e10", "--t-end", "24", "--dt", "0.5", "--out", str(sim)]) == 0
+    capsys.readouterr()
+    argv = ["nca", str(sim), "--quantity", "percent_id", "--organs", "blood", "--dose", "100", "--dose-unit", "%ID"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert "no CL or volumes: unit '%ID' is not amount/volume" in capsys.readouterr().err
+    assert not {"cl", "vss", "vz"} & set(pd.read_csv(out).parameter)
+    assert main([*argv, "--blq", "loq/2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "`--blq loq/2` needs `--loq`" in err
+    assert main([*argv, "--blq", "loq/2", "--loq", "1e-3", "--out", str(out)]) == 0
+    frame = pd.read_csv(out).set_index("parameter")
+    assert frame.loc["clast", "value"] >= 5e-4  # nothing below LOQ/2 is left

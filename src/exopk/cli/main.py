@@ -958,7 +958,7 @@ def _nca_command(args) -> int:
             print(f"note ({where}): no CL or volumes: {why}", file=sys.stderr)
         elif args.dose is not None:
             try:
-                dose = dose_in_concentration_amount(args.dose, dose_unit, unit)
+                dose = dose_in_concentration_amount(args.dose, str(dose_unit), unit)
             except ExopkError as err:
                 raise UsageError(f"`--dose-unit` {dose_unit!r}: {err}") from None
         units = nca_units(unit, dose_unit if dose is not None else None)
