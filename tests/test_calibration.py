@@ -1,8 +1,13 @@
 """The four calibration statements of the default mouse IV bolus, and the calibration script.
 
 The statements are computed here from ``simulate`` output, independently of the script's own
-``metrics``; each is a science check (``-m validation``) with the tolerance the statement
-itself gives, not one tuned until green.
+``metrics``, with the tolerance the statement itself gives, not one tuned until green.
+
+Two kinds, kept apart. ``-m calibration``: the 2-min initial blood half-life and the liver, lung
+and spleen amounts at 4 h are the targets ``calibration/calibrate_mouse_iv.py`` fitted the
+default parameters to; those tests re-assert the fit and pass by construction, so they are not
+validation. ``-m validation``: statements the fit did not target (blood cleared by 0.5 h, the
+liver the largest organ, the whole-body elimination half-life).
 """
 
 from __future__ import annotations
@@ -34,12 +39,13 @@ def _bolus(params, t_h) -> exopk.SimulationResult:
     return exopk.simulate(params, exopk.IVBolus(dose_particles=DOSE_PARTICLES), np.asarray(t_h, dtype=float))
 
 
-@pytest.mark.validation
+@pytest.mark.calibration
 def test_initial_blood_half_life_is_minutes(params):
     """(1) Initial blood half-life, from the slope of ln(blood %ID) between 1 and 5 min, in [1, 10] min.
 
     Takahashi et al. 2013 report ~2 min for B16BL6 exosomes; Lázaro-Ibáñez et al. 2021 < 10 min
-    for all tracers.
+    for all tracers. Calibration, not validation: the default parameters were fitted to the
+    2-min half-life (``calibration/calibrate_mouse_iv.py``), so this re-asserts the fit.
     """
     t_min = np.array([1.0, 5.0])
     blood = _bolus(params, t_min / 60.0).percent_id("blood")
@@ -85,10 +91,14 @@ def test_whole_body_elimination_half_life_is_hours(params):
 MORISHITA_2015_PERCENT_ID_4H = {"liver": 28.0, "lung": 7.0, "spleen": 1.6}
 
 
-@pytest.mark.validation
+@pytest.mark.calibration
 @pytest.mark.parametrize("organ", list(MORISHITA_2015_PERCENT_ID_4H))
 def test_organ_amounts_at_4h_within_2_fold_of_morishita_2015(params, organ):
     """(4) Liver 28, lung 7, spleen 1.6 %ID at 4 h (Morishita et al. 2015), each within 2-fold, through the 125I label.
+
+    Calibration, not validation: these three numbers are targets the liver, lung and spleen
+    uptake rates were fitted to (``calibration/calibrate_mouse_iv.py``, exactly: as many free
+    parameters as targets), so this re-asserts the fit.
 
     The dataset counted radioactivity per organ: label on intact EVs plus iodine freed by
     their degradation that has not yet left the organ. The model's ``I-125`` label (bound +

@@ -202,9 +202,13 @@ def test_default_mouse_intranasal_reaches_brain_tissue_better_than_iv(params):
     assert comparison.targeting("intranasal")["dte_percent"] > 100.0
 
 
-@pytest.mark.validation
+@pytest.mark.calibration
 def test_intranasal_calibration_targets_are_met(params):
-    """0.007 %ID in brain tissue at 30 min (IgG analogue) and 3 % of the nasal dose to blood (albumin analogue)."""
+    """0.007 %ID in brain tissue at 30 min (IgG analogue) and 3 % of the nasal dose to blood (albumin analogue).
+
+    Calibration, not validation: both intranasal rates were fitted to these two numbers
+    (``calibration/calibrate_intranasal.py``), so this re-asserts the fit.
+    """
     result = exopk.simulate(params, DEPOT_DOSES["intranasal"], [0.0, 0.5])
     exits = _exits(params, "intranasal")
 

@@ -737,8 +737,10 @@ def _add_analysis_commands(commands) -> None:
         "nca",
         help="non-compartmental analysis of concentration-time data in a CSV",
         description=(
-            "NCA per group of rows (e.g. per organ, or per subject): Cmax, Tmax, AUC (linear-up/log-down), "
-            "lambda_z (adjusted R2 rule of PKNCA/Phoenix), AUC0-inf, half-life, MRT, CL and Vss. "
+            "NCA per group of rows (e.g. per organ, or per subject): Cmax, Tmax, C0 (IV bolus; back-extrapolated "
+            "when there is no sample at t = 0), AUC (linear-up/log-down or linear), lambda_z (adjusted R2 rule "
+            "of PKNCA/Phoenix), AUC0-inf, half-life, MRT, and for blood or plasma concentrations with --dose: "
+            "CL, Vss, Vz (or CL/F, Vz/F with --extravascular), in the concentration's volume unit. "
             "Reads tidy CSVs such as `exopk simulate --out`. With --sparse: one sample per animal, "
             "NCA of the mean profile with Bailer's standard error of AUC."
         ),
@@ -753,7 +755,24 @@ def _add_analysis_commands(commands) -> None:
     nca.add_argument("--dose", type=_positive_float("--dose"), help="dose, in the amount unit of the concentration")
     nca.add_argument("--dose-unit", help="unit of --dose (e.g. particles, %%ID)")
     nca.add_argument("--infusion-h", type=_non_negative_float("--infusion-h"), default=0.0, help="infusion time (h)")
-    nca.add_argument("--extravascular", action="store_true", help="the dose is not intravascular: no CL, Vss")
+    nca.add_argument("--extravascular", action="store_true", help="the dose is not intravascular: CL/F, Vz/F")
+    nca.add_argument(
+        "--auc-method", choices=("linear-up/log-down", "linear"), default="linear-up/log-down", help="trapezoid rule"
+    )
+    nca.add_argument(
+        "--lambda-z-rule",
+        choices=("pknca", "winnonlin"),
+        default="pknca",
+        help="pknca: lambda_z fit strictly after Tmax (default); winnonlin: Tmax may enter after an IV bolus",
+    )
+    nca.add_argument(
+        "--blq",
+        choices=("zero", "drop", "zero-before-tmax", "loq/2"),
+        default="zero",
+        help="samples below --loq (or zero): set to 0 (default), drop, 0 before Tmax and dropped after, or LOQ/2",
+    )
+    nca.add_argument("--loq", type=_positive_float("--loq"), help="limit of quantification, in the concentration unit")
+    nca.add_argument("--no-c0", action="store_true", help="IV bolus: do not back-extrapolate C0 to t = 0")
     nca.add_argument("--sparse", action="store_true", help="destructive sampling: one row per animal")
     nca.add_argument("--out", type=Path, help="CSV of results: group columns, parameter, value, unit")
 
@@ -866,7 +885,14 @@ def _nca_command(args) -> int:
     import numpy as np
     import pandas as pd
 
-    from exopk.analysis.nca import NCA_PARAMETERS, nca, nca_units, sparse_nca
+    from exopk.analysis.nca import (
+        DOSE_PARAMETERS,
+        NCA_PARAMETERS,
+        dose_in_concentration_amount,
+        nca,
+        nca_units,
+        sparse_nca,
+    )
 
     if args.out is not None:
         _check_writable(args.out, "--out")
@@ -910,6 +936,9 @@ def _nca_command(args) -> int:
     rows = []
     grouped = table.groupby(groups, sort=False) if groups else [((), table)]
     dose_unit = args.dose_unit or ("particles" if args.dose is not None else None)
+    bolus = not args.extravascular and args.infusion_h == 0.0
+    if (args.blq == "loq/2") and args.loq is None:
+        raise UsageError("`--blq loq/2` needs `--loq`, the limit of quantification")
     for key, group in grouped:
         key = key if isinstance(key, tuple) else (key,)
         label = dict(zip(groups, key, strict=True))
@@ -920,15 +949,41 @@ def _nca_command(args) -> int:
             raise ExopkError(f"{args.csv} ({where}): several units in one curve; group or filter by quantity")
         else:
             unit = args.unit or "C"
-        units = nca_units(unit, dose_unit)
+        # CL and volumes only for a concentration (amount/volume) in blood or plasma: not for organ curves.
+        organ = str(label.get("organ", "blood"))
+        systemic = organ in ("blood", "plasma", "serum") and "/" in unit
+        dose = None
+        if args.dose is not None and not systemic:
+            why = f"organ {organ!r} is not blood or plasma" if "/" in unit else f"unit {unit!r} is not amount/volume"
+            print(f"note ({where}): no CL or volumes: {why}", file=sys.stderr)
+        elif args.dose is not None:
+            try:
+                dose = dose_in_concentration_amount(args.dose, str(dose_unit), unit)
+            except ExopkError as err:
+                raise UsageError(f"`--dose-unit` {dose_unit!r}: {err}") from None
+        units = nca_units(unit, dose_unit if dose is not None else None)
+        shown = [
+            name
+            for name in NCA_PARAMETERS
+            if (name not in DOSE_PARAMETERS or dose is not None)
+            and (name not in ("cl", "vss", "vz") or not args.extravascular)
+            and (name not in ("cl_f", "vz_f") or args.extravascular)
+            and (name not in ("c0", "c0_back_extrapolated", "auc_back_extrapolated_percent") or bolus and systemic)
+        ]
         order = group.sort_values(args.time_column)
         t = order[args.time_column].to_numpy(dtype=float)
         c = order[args.value_column].to_numpy(dtype=float)
+        options = {
+            "dose": dose,
+            "infusion_h": args.infusion_h,
+            "intravascular": not args.extravascular,
+            "systemic": systemic,
+            "auc_method": args.auc_method,
+            "lambda_z_rule": args.lambda_z_rule,
+        }
         try:
             if args.sparse:
-                sparse = sparse_nca(
-                    t, c, dose=args.dose, infusion_h=args.infusion_h, intravascular=not args.extravascular
-                )
+                sparse = sparse_nca(t, c, **options)
                 result = sparse.profile
                 extra = [
                     ("auc_0_tlast_linear_mean", sparse.auc_0_tlast, units["auc_0_tlast"]),
@@ -940,11 +995,15 @@ def _nca_command(args) -> int:
                         f"{args.csv} ({where}): repeated times in one curve; add --group-by, or --sparse for "
                         "one sample per animal"
                     )
-                result = nca(t, c, dose=args.dose, infusion_h=args.infusion_h, intravascular=not args.extravascular)
+                result = nca(
+                    t, c, **options, blq=args.blq, loq=args.loq, back_extrapolate_c0=not args.no_c0
+                )  # fmt: skip
                 extra = []
         except ExopkError as err:
             raise ExopkError(f"{args.csv} ({where}): {err}") from None
-        for name in NCA_PARAMETERS:
+        for note in result.metadata.get("notes", ()):
+            print(f"note ({where}): {note}", file=sys.stderr)
+        for name in shown:
             rows.append({**label, "parameter": name, "value": float(getattr(result, name)[0]), "unit": units[name]})
         for name, value, u in extra:
             rows.append({**label, "parameter": name, "value": value, "unit": u})
