@@ -144,7 +144,7 @@ def test_cli_nca_on_simulated_csv(tmp_path, capsys):
     """`exopk simulate --out` then `exopk nca`: blood CL from particles/mL equals dose / exact AUC."""
     import pandas as pd
 
-    from exopk.cli.main import main
+    from exopk.cli import main
 
     sim, out = tmp_path / "sim.csv", tmp_path / "nca.csv"
     assert main(["simulate", "--dose", "1e10", "--t-end", "48", "--dt", "0.01", "--out", str(sim)]) == 0
@@ -172,7 +172,7 @@ def test_cli_nca_on_simulated_csv(tmp_path, capsys):
 
 
 def test_cli_nca_sparse_and_errors(tmp_path, capsys):
-    from exopk.cli.main import main
+    from exopk.cli import main
 
     data = tmp_path / "sparse.csv"
     data.write_text("time_h,value,animal\n0,8,1\n0,10,2\n0,12,3\n2,5,4\n2,6,5\n2,7,6\n6,1,7\n6,2,8\n6,3,9\n")

@@ -294,7 +294,10 @@ class SobolIndices:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def to_frame(self):
-        """Tidy table ``input, output, index, value, ci_low, ci_high`` (index ``S1`` or ``ST``)."""
+        """Tidy table ``input, output, index, value, ci_low, ci_high, unit`` (index ``S1`` or ``ST``).
+
+        The indices are shares of the output's variance: dimensionless, unit ``1``.
+        """
         import pandas as pd
 
         rows = []
@@ -312,6 +315,7 @@ class SobolIndices:
                             "value": value[i, j],
                             "ci_low": ci[0, i, j],
                             "ci_high": ci[1, i, j],
+                            "unit": "1",
                         }
                     )
         return pd.DataFrame(rows)
