@@ -135,10 +135,14 @@ class Outputs:
     def __init__(self, items: Iterable[tuple[Path | None, str, Kind]]) -> None:
         self._declared: dict[str, _Declared] = {}
         seen: dict[str, str] = {}
-        for path, flag, kind in items:
-            if path is None:
-                continue
-            path = Path(path)
+        given = [(Path(path), flag, kind) for path, flag, kind in items if path is not None]
+        for path, flag, _ in given:
+            key = _identity(path)
+            if key in seen:
+                where = "standard output" if key == STDOUT else repr(str(path))
+                raise UsageError(f"`{seen[key]}` and `{flag}` both write {where}; give each output its own path")
+            seen[key] = flag
+        for path, flag, kind in given:
             if str(path) == STDOUT:
                 if kind == "figure":
                     raise UsageError(f"`{flag} -`: figures cannot go to standard output; give a file name")
@@ -146,11 +150,6 @@ class Outputs:
                 _check_target(path, flag)
                 if kind == "figure":
                     figure_format(path, flag)
-            key = _identity(path)
-            if key in seen:
-                where = "standard output" if key == STDOUT else repr(str(path))
-                raise UsageError(f"`{seen[key]}` and `{flag}` both write {where}; give each output its own path")
-            seen[key] = flag
             self._declared[flag] = _Declared(path, flag, kind)
         self._pending: list[tuple[Path, Path, str]] = []
         self._stdout: list[str] = []

@@ -113,9 +113,13 @@ def run(args) -> int:
     for j, organ in enumerate(REPORTED_ORGANS):
         values = np.percentile(result.auc_percent_id_h[:, j], q)
         print(f"{organ:12s}" + "".join(f"{v:18.4g}" for v in values), file=say)
-    half = result.nca["blood"].half_life_h
-    print(f"blood terminal half-life (h): median {np.nanmedian(half):.4g}, P5-P95 {np.nanpercentile(half, 5):.4g}-"
-          f"{np.nanpercentile(half, 95):.4g}", file=say)  # fmt: skip
+    half = np.asarray(result.nca["blood"].half_life_h, dtype=float)
+    half = half[np.isfinite(half)]
+    if half.size:
+        print(f"blood terminal half-life (h): median {np.median(half):.4g}, P5-P95 {np.percentile(half, 5):.4g}-"
+              f"{np.percentile(half, 95):.4g} ({half.size} of {args.n} subjects)", file=say)  # fmt: skip
+    else:
+        print("blood terminal half-life (h): not estimable (no terminal phase within --t-end)", file=say)
     for line in outputs.written((("--out", "bands"), ("--subjects", "subjects"), ("--plot", "plot"))):
         print(line, file=say)
     return 0
