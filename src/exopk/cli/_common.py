@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from exopk.errors import ExopkError
 
@@ -358,8 +360,8 @@ class Runner:
     """The executor asked for on the command line (closed on exit)."""
 
     def __init__(self, args) -> None:
-        self.executor = None
-        self._close = None
+        self.executor: Any = None
+        self._close: Callable[[], object] | None = None
         if getattr(args, "processes", None):
             from concurrent.futures import ProcessPoolExecutor
 

@@ -254,7 +254,7 @@ class Outputs:
         ]
 
 
-def clip_round_off(frame, dose_particles: float):
+def clip_round_off(frame, dose_particles: float, remedy: str = ""):
     """Set solver round-off below zero to 0 in a tidy ``value``/``unit`` frame; raise on a real negative.
 
     A negative value is round-off when its magnitude is at most
@@ -268,6 +268,8 @@ def clip_round_off(frame, dose_particles: float):
         Columns ``value`` and ``unit`` (and ``quantity`` to group other units by).
     dose_particles : float
         Total dose (particles).
+    remedy : str, optional
+        What the user can try, in the command's own options (ends the error message).
 
     Returns
     -------
@@ -297,8 +299,8 @@ def clip_round_off(frame, dose_particles: float):
         where = ", ".join(f"{c} {frame[c].iloc[i]}" for c in ("time_h", "organ", "quantity") if c in frame.columns)
         raise SimulationError(
             f"the solution is negative beyond round-off ({values[i]:.3g} {units[i]} at {where}; bound "
-            f"{bound[i]:.3g}, {ROUND_OFF_FRACTION_OF_DOSE:g} of the dose): the solver is inaccurate here; "
-            "try another --method or a tighter --rtol"
+            f"{bound[i]:.3g}, {ROUND_OFF_FRACTION_OF_DOSE:g} of the dose): the solver is inaccurate here"
+            + (f"; {remedy}" if remedy else "")
         )
     values[values < 0] = 0.0
     out = frame.copy()

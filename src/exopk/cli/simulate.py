@@ -82,7 +82,8 @@ def run(args) -> int:
     with outputs:
         if outputs.wants("--out"):
             frame = (result if labelled is None else labelled).to_frame()
-            outputs.frame("--out", clip_round_off(frame, result.dose_particles))
+            remedy = "try another --method, or with --method ode a tighter --rtol or --solver Radau"
+            outputs.frame("--out", clip_round_off(frame, result.dose_particles, remedy))
         if outputs.wants("--plot"):
             import matplotlib
 
