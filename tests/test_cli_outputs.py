@@ -488,3 +488,36 @@ def test_plot_title_counts_doses_and_names_routes_in_words():
     assert title_in_words(result) == "Rat · IV bolus · 2 doses, 5×10⁹ EVs in total"
     assert particles_in_words(9.9999e9) == "1×10¹⁰"
     assert particles_in_words(500) == "500"
+
+
+def test_every_csv_the_cli_writes_carries_its_units(tmp_path, capsys):
+    # Regression test for #12 item 11: a unit column, or the unit in the column name, for every number.
+    p = {
+        name: tmp_path / f"{name}.csv"
+        for name in ("sim", "curves", "metrics", "nca", "bands", "subj", "local", "sobol")
+    }
+    grid = ["--t-end", "4", "--dt", "1"]
+    runs = [
+        ["simulate", "--dose", "1e10", *grid, "--out", str(p["sim"])],
+        ["compare", *grid, "--out", str(p["curves"]), "--metrics", str(p["metrics"])],
+        ["population", "--n", "4", "--cv", "liver_uptake_vascular_per_h=0.3", *grid, "--no-progress",
+         "--out", str(p["bands"]), "--subjects", str(p["subj"])],
+        ["sensitivity", *grid, "--outputs", "liver_auc", "--sobol-n", "8", "--no-progress",
+         "--sobol-parameters", "liver_uptake_vascular_per_h,lung_uptake_vascular_per_h",
+         "--local-out", str(p["local"]), "--sobol-out", str(p["sobol"])],
+    ]  # fmt: skip
+    for argv in runs:
+        status, _, err = run(argv, capsys)
+        assert status == 0, err
+    status, _, err = run(["nca", str(p["sim"]), "--quantity", "percent_id", "--out", str(p["nca"])], capsys)
+    assert status == 0, err
+    # The unit of each numeric column: a named unit column, or a unit suffix of the name itself.
+    unit_of = {"value": "unit", "ci_low": "unit", "ci_high": "unit", "coefficient": "coefficient_unit",
+               "nominal_output": "output_unit"}  # fmt: skip
+    for name, path in p.items():
+        frame = pd.read_csv(path)
+        for column in frame.select_dtypes("number").columns:
+            if column in ("subject",) or column.endswith(("_h", "_unit")) or column == "unit":
+                continue  # an identifier, or the unit is in the name
+            assert unit_of.get(column) in frame.columns, f"{name}.csv: column {column!r} has no unit"
+            assert frame[unit_of[column]].notna().all(), f"{name}.csv: {column!r} has rows without a unit"

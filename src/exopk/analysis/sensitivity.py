@@ -164,7 +164,7 @@ class LocalSensitivity:
     relative_step: float
 
     def to_frame(self):
-        """Tidy table ``parameter, output, coefficient, nominal_value, nominal_output, output_unit, scheme``."""
+        """Tidy table ``parameter, output, coefficient, coefficient_unit, nominal_output, output_unit, scheme``."""
         import pandas as pd
 
         rows = []
@@ -175,6 +175,7 @@ class LocalSensitivity:
                         "parameter": name,
                         "output": out,
                         "coefficient": self.coefficients[i, j],
+                        "coefficient_unit": "1",  # d ln(output) / d ln(parameter): dimensionless
                         "nominal_output": self.nominal_outputs[j],
                         "output_unit": OUTPUT_METRICS[out.rpartition("_")[2]],
                         "scheme": self.schemes[i],

@@ -36,7 +36,8 @@ def run(args) -> int:
         outputs.text("--out", export_sbml(params, regimen))
     print(
         f"exopk: wrote SBML Level 3 Version 2 ({params.species} / {params.ev}, "
-        f"{len(regimen.doses)} dose(s), total {regimen.total_particles:.4g} particles): {args.out}",
+        f"{len(regimen.doses)} dose(s), total {regimen.total_particles:.4g} particles): "
+        + ("standard output" if str(args.out) == "-" else str(args.out)),
         file=outputs.messages,
     )
     return 0
