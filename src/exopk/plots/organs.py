@@ -81,16 +81,18 @@ def _draw(ax, result: SimulationResult, organs: Sequence[str], quantity: str, t_
     label, method = _QUANTITIES[quantity]
     shown = result.t_h <= t_max_h
     colours = _colours(organs)
-    curves = []
+    curves, organ_curves = [], []
     for organ in organs:
         y = getattr(result, method)(organ)[shown]
         curves.append(y)
+        if organ not in result.dosed_sites:  # a depot empties for good; its fall sets no floor
+            organ_curves.append(y)
         # log axis: zeros are not drawn
         ax.plot(result.t_h[shown], np.where(y > 0, y, np.nan), label=organ, lw=1.8, color=colours[organ])
     ax.set_yscale("log")
     top = max((float(np.max(y, initial=0.0)) for y in curves), default=0.0)
     if top > 0:
-        ax.set_ylim(_floor(curves, top), top * 2)
+        ax.set_ylim(_floor(organ_curves or curves, top), top * 2)
     ax.set_xlabel("time (h)")
     ax.set_ylabel(label)
     ax.grid(True, which="both", alpha=0.25)
@@ -140,9 +142,9 @@ def plot_dose_fates(result: SimulationResult, ax, colours: dict[str, str] | None
     fates = dose_fates_percent(result)
     colours = colours or {}
     fixed = {
-        "intact EVs in the body": "0.6",
-        "degraded elsewhere": "0.3",
-        "not yet given": "0.9",
+        "intact EVs in the body": "#d9d9d9",
+        "degraded elsewhere": "0.35",
+        "not yet given": "white",
         "excreted (urine, feces)": "gold",
     }
     spare = iter(f"C{i}" for i in range(len(colours), 20))
@@ -150,7 +152,11 @@ def plot_dose_fates(result: SimulationResult, ax, colours: dict[str, str] | None
     for name in fates:
         organ = name.removeprefix("degraded in ").replace(" ", "_")
         fill.append(fixed.get(name) or colours.get(organ) or next(spare))
-    ax.stackplot(result.t_h, *fates.values(), labels=list(fates), colors=fill, alpha=0.85)
+    areas = ax.stackplot(result.t_h, *fates.values(), labels=list(fates), colors=fill, alpha=0.85)
+    for name, area in zip(fates, areas, strict=True):
+        if name == "not yet given":  # hatched, so that it reads as "nothing here yet"
+            area.set_hatch("///")
+            area.set_edgecolor("0.6")
     ax.set_xlim(0.0, float(result.t_h[-1]))
     ax.set_ylim(0.0, 100.0)
     ax.set_xlabel("time (h)")
@@ -172,8 +178,9 @@ def plot_organ_curves(
     Without ``ax``, the figure has the first 2 h (the distribution phase; only when the run is
     longer than 4 h), the whole run, and a panel of where the dose went (intact EVs in the body
     and cumulative degradation and excretion, stacked to 100 %ID). The organ legend is outside
-    the axes. The log axis reaches down to the lowest value each curve falls to (at most
-    12 decades below the top), so no fall is cut off.
+    the axes. The log axis reaches down to the lowest value each organ curve falls to (at most
+    12 decades below the top), so no organ's fall is cut off; an administration site that
+    empties may fall through the floor.
 
     Parameters
     ----------
