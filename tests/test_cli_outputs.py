@@ -521,3 +521,40 @@ def test_every_csv_the_cli_writes_carries_its_units(tmp_path, capsys):
                 continue  # an identifier, or the unit is in the name
             assert unit_of.get(column) in frame.columns, f"{name}.csv: column {column!r} has no unit"
             assert frame[unit_of[column]].notna().all(), f"{name}.csv: {column!r} has rows without a unit"
+
+
+# --- item 1 of the brief: structure ------------------------------------------------------------
+
+
+def test_every_command_is_one_module_with_one_entry_point():
+    # Regression test for #12 (CLI structure): one module per command, one dispatch.
+    import importlib.util
+
+    from exopk.cli import COMMANDS
+
+    names = [module.NAME for module in COMMANDS]
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert sorted(names) == sorted(commands)
+    for module in COMMANDS:
+        assert callable(module.add_parser) and callable(module.run)
+        assert commands[module.NAME].get_default("run") is module.run
+    assert importlib.util.find_spec("exopk.cli.main") is None
+
+
+def test_library_error_messages_name_no_command_line_flag():
+    # Regression test for #12 (CLI structure): library errors name Python arguments; the CLI adds flags.
+    import ast
+    from pathlib import Path
+
+    root = Path(exopk.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if "cli" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                for const in ast.walk(node.exc):
+                    if isinstance(const, ast.Constant) and isinstance(const.value, str):
+                        if re.search(r"(?<![\w-])--[a-z]", const.value):
+                            offenders.append(f"{path.relative_to(root)}:{node.lineno}: {const.value!r}")
+    assert offenders == []

@@ -9,7 +9,7 @@ from exopk.cli import _common as c
 from exopk.cli._outputs import Outputs, clip_round_off
 
 NAME = "simulate"
-#: Times (h) of the printed summary, where within the run.
+#: Times (h) of the printed summary, those within the run (the end of a run shorter than 0.5 h).
 SUMMARY_TIMES_H = (0.5, 4.0, 24.0)
 _DEFAULT_ORGANS = "blood,lung,liver,spleen,kidney,brain,rest"
 
@@ -93,7 +93,7 @@ def run(args) -> int:
             if not organs_given and args.quantity != "percent_id_per_g":  # sites have no mass, hence no %ID/g
                 organs = organs + list(result.dosed_sites)
             outputs.figure("--plot", plot_organ_curves(result, organs=organs, quantity=args.quantity))
-    marks = [x for x in SUMMARY_TIMES_H if x <= t_h[-1]]
+    marks = [x for x in SUMMARY_TIMES_H if x <= t_h[-1]] or [float(t_h[-1])]  # a short run: its end
     at = _at_marks(args, params, regimen, marks, labelled)
     lines = summary_lines(result, at if labelled is None or at is None else at.ev)
     lines += c.model_notes(result.params)
