@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from exopk.cli.main import main
+from exopk.cli import main
 
 SIM = ["simulate", "--dose", "1e10", "--t-end", "6", "--dt", "0.1"]
 

@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import pytest
 
-from exopk.cli.main import main
+from exopk.cli import main
 
 
 def run(argv, capsys):

@@ -6,7 +6,7 @@ import pytest
 
 import exopk
 from exopk.analysis.observations import QUANTITY_UNITS
-from exopk.cli.main import main
+from exopk.cli import main
 from exopk.datasets import METADATA_KEYS
 
 OBTAINED = ("from text", "from a table", "digitised", "derived")

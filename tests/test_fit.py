@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import exopk
-from exopk.cli.main import main
+from exopk.cli import main
 
 NAMES = ("liver_uptake_vascular_per_h", "lung_uptake_vascular_per_h")
 TIMES_H = (0.083, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 24.0)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import exopk
-from exopk.cli.main import main
+from exopk.cli import main
 from exopk.plots.imaging import phantom_image
 
 DOSE_PARTICLES = 1e10

@@ -145,7 +145,7 @@ def test_cli_nca_on_simulated_csv(tmp_path, capsys):
     """`exopk simulate --out` then `exopk nca`: blood CL from particles/mL equals dose / exact AUC."""
     import pandas as pd
 
-    from exopk.cli.main import main
+    from exopk.cli import main
 
     sim, out = tmp_path / "sim.csv", tmp_path / "nca.csv"
     assert main(["simulate", "--dose", "1e10", "--t-end", "48", "--dt", "0.01", "--out", str(sim)]) == 0
@@ -176,7 +176,7 @@ def test_cli_nca_on_simulated_csv(tmp_path, capsys):
 
 
 def test_cli_nca_sparse_and_errors(tmp_path, capsys):
-    from exopk.cli.main import main
+    from exopk.cli import main
 
     data = tmp_path / "sparse.csv"
     data.write_text("time_h,value,animal\n0,8,1\n0,10,2\n0,12,3\n2,5,4\n2,6,5\n2,7,6\n6,1,7\n6,2,8\n6,3,9\n")
@@ -532,7 +532,7 @@ def test_lambda_z_selection_on_noisy_profiles_follows_the_rule_as_written(rule):
 
 def test_cli_nca_indometh_c0_units_and_note(tmp_path, capsys):
     """Regression test for #12: CL in L/h from mg and mg/L, a note when C0 was back-extrapolated."""
-    from exopk.cli.main import main
+    from exopk.cli import main
 
     rows = ["subject,time_h,value"] + [
         f"{s + 1},{t},{c}" for s in range(6) for t, c in zip(INDOMETH_T_H, INDOMETH_MG_PER_L[s], strict=True)
@@ -571,7 +571,7 @@ def test_cli_nca_no_clearance_for_amounts_and_blq_options(tmp_path, capsys):
     """Regression test for #12: %ID curves (amounts, not concentrations) get no CL; BLQ options checked."""
     import pandas as pd
 
-    from exopk.cli.main import main
+    from exopk.cli import main
 
     sim, out = tmp_path / "sim.csv", tmp_path / "nca.csv"
     assert main(["simulate", "--dose", "1e10", "--t-end", "24", "--dt", "0.5", "--out", str(sim)]) == 0

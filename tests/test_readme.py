@@ -5,7 +5,7 @@ So the README cannot drift from the code. ``make run`` is replaced by the comman
 it is (and that command is checked against the Makefile, and run through the installed ``exopk``
 script once); ``make test`` (this suite) and ``pip install`` (network) are skipped. Other
 ``exopk ...`` lines (with at most a ``> file`` redirection) run in this process through the
-console script's entry point, ``exopk.cli.main``, which saves ~1 s of imports per line; any
+console script's entry point, ``exopk.cli:main``, which saves ~1 s of imports per line; any
 other shell line runs in ``bash`` with this interpreter's ``exopk`` first on the PATH. Plots
 use ``MPLBACKEND=Agg``.
 """

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import exopk
-from exopk.model import graph as _model
-from exopk.cli.main import main
+from exopk.cli import main
 from exopk.io.sbml import ANNOTATION_NS, export_sbml, roadrunner_amounts
+from exopk.model import graph as _model
 
 SKIP_REASON = "SBML extra not installed (pip install 'exopk[sbml]'); `make test` installs it"
 libsbml = pytest.importorskip("libsbml", reason=SKIP_REASON)
@@ -259,7 +259,7 @@ def test_libroadrunner_reproduces_capacity_limited_uptake(params):
 
 
 def test_cli_export_sbml_takes_exactly_the_dose_options_of_simulate():
-    from exopk.cli.main import build_parser
+    from exopk.cli import build_parser
 
     commands = next(a for a in build_parser()._actions if a.dest == "command").choices
 
@@ -267,7 +267,7 @@ def test_cli_export_sbml_takes_exactly_the_dose_options_of_simulate():
         return {s for a in parser._actions for s in a.option_strings} - {"-h", "--help", "--out", "--plot"}
 
     # Output-grid and plot options, and --tracer (the label layer is not exported yet), are simulate's own.
-    simulate_only = {"--t-end", "--dt", "--method", "--organs", "--quantity", "--tracer"}
+    simulate_only = {"--t-end", "--dt", "--method", "--solver", "--rtol", "--organs", "--quantity", "--tracer"}
     assert options(commands["export-sbml"]) == options(commands["simulate"]) - simulate_only
 
 

@@ -217,5 +217,5 @@ def test_a_scenario_that_breaks_the_parameter_rules_names_its_file(tmp_path, tex
 
 
 def test_unknown_scenario_name():
-    with pytest.raises(exopk.ParameterError, match=r"unknown scenario 'flu'.*`--scenario`.*acute_kidney_injury"):
+    with pytest.raises(exopk.ParameterError, match=r"unknown scenario 'flu'.*`scenarios`.*acute_kidney_injury"):
         exopk.load_parameters("mouse", scenarios=["flu"])

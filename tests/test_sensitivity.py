@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import exopk
-from exopk.cli.main import main
+from exopk.cli import main
 
 DOSE = exopk.IVBolus(dose_particles=1e10)
 T_H = np.linspace(0.0, 24.0, 49)

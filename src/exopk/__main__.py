@@ -1,5 +1,5 @@
 """``python -m exopk`` runs the command line."""
 
-from exopk.cli.main import main
+from exopk.cli import main
 
 raise SystemExit(main())

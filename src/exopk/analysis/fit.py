@@ -436,7 +436,7 @@ def _solve(problem: _Problem, x0, n_starts, seed, n_quant, k, weight_note, absol
     if not absolute_sd and dof > 0 and rss < 1e-10 * n_quant:
         notes.append(
             "the model passes through the data (RSS ~ 0): the CIs reflect no measurement error; "
-            "give SDs and use absolute_sd (--absolute-sd) for mean ± SD data"
+            "give SDs and use `absolute_sd=True` for mean ± SD data"
         )
     for name, flag in zip(problem.names, at_bound, strict=True):
         if flag:

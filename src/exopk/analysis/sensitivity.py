@@ -164,7 +164,7 @@ class LocalSensitivity:
     relative_step: float
 
     def to_frame(self):
-        """Tidy table ``parameter, output, coefficient, nominal_value, nominal_output, output_unit, scheme``."""
+        """Tidy table ``parameter, output, coefficient, coefficient_unit, nominal_output, output_unit, scheme``."""
         import pandas as pd
 
         rows = []
@@ -175,6 +175,7 @@ class LocalSensitivity:
                         "parameter": name,
                         "output": out,
                         "coefficient": self.coefficients[i, j],
+                        "coefficient_unit": "1",  # d ln(output) / d ln(parameter): dimensionless
                         "nominal_output": self.nominal_outputs[j],
                         "output_unit": OUTPUT_METRICS[out.rpartition("_")[2]],
                         "scheme": self.schemes[i],
@@ -294,7 +295,10 @@ class SobolIndices:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def to_frame(self):
-        """Tidy table ``input, output, index, value, ci_low, ci_high`` (index ``S1`` or ``ST``)."""
+        """Tidy table ``input, output, index, value, ci_low, ci_high, unit`` (index ``S1`` or ``ST``).
+
+        The indices are shares of the output's variance: dimensionless, unit ``1``.
+        """
         import pandas as pd
 
         rows = []
@@ -312,6 +316,7 @@ class SobolIndices:
                             "value": value[i, j],
                             "ci_low": ci[0, i, j],
                             "ci_high": ci[1, i, j],
+                            "unit": "1",
                         }
                     )
         return pd.DataFrame(rows)

@@ -602,7 +602,8 @@ def params_dir() -> Path:
 
 
 Kind = Literal["species", "ev", "scenarios", "routes"]
-_FLAGS = {"species": "--species", "ev": "--ev", "scenarios": "--scenario", "routes": "--route"}
+# The Python argument that names each kind of file (the command line adds its own flag names).
+_ARGUMENTS = {"species": "species", "ev": "ev", "scenarios": "scenarios", "routes": "route"}
 
 
 def available(kind: Kind) -> tuple[str, ...]:
@@ -620,10 +621,10 @@ def _resolve(kind: Kind, name_or_path: str | Path) -> Path:
     path = params_dir() / kind / f"{text}.toml"
     if not path.is_file():
         choices = ", ".join(available(kind)) or "none"
-        flag = _FLAGS[kind]
+        argument = _ARGUMENTS[kind]
         what = "scenario" if kind == "scenarios" else kind
         raise ParameterError(
-            f"unknown {what} {text!r} (`{flag}`); expected one of: {choices}, or a path to a .toml file."
+            f"unknown {what} {text!r} (`{argument}`); expected one of: {choices}, or a path to a .toml file."
         )
     return path
 

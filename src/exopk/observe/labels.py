@@ -221,7 +221,7 @@ def _resolve_label(name_or_path: str | Path) -> Path:
     by_lower = {n.lower(): n for n in available_labels()}
     if text.lower() not in by_lower:
         raise ParameterError(
-            f"unknown label {text!r} (`--tracer`); expected one of: {', '.join(available_labels())}, "
+            f"unknown label {text!r} (`label`); expected one of: {', '.join(available_labels())}, "
             "or a path to a .toml file."
         )
     return params_dir() / "tracers" / f"{by_lower[text.lower()]}.toml"

@@ -134,3 +134,55 @@ def plot_sobol(result: SobolIndices, output: str | None = None, *, ax=None):
     ax.set_title(f"{output}: N = {result.n_base}, {result.n_evaluations} model runs")
     ax.legend(loc="best", fontsize="small")
     return fig
+
+
+def plot_fit(result):
+    """Observed against predicted (left) and the fitted curves of the first quantity with its data (right).
+
+    Parameters
+    ----------
+    result : FitResult
+        From :func:`exopk.analysis.fit.fit`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(11, 4.5))
+    result.plot_observed_vs_predicted(fig.add_subplot(1, 2, 1))
+    _fitted_curves(result, fig.add_subplot(1, 2, 2))
+    fig.tight_layout()
+    return fig
+
+
+def _fitted_curves(result, ax) -> None:
+    """Curves with data of the first quantity, on an existing axis."""
+    from exopk.analysis.fit import _unit_factor
+    from exopk.analysis.observations import _series
+
+    p = result._problem
+    data = result.observations
+    quantity = data["quantity"].iloc[0]
+    rows = data[data["quantity"] == quantity]
+    t = np.linspace(0.0, float(data["time_h"].max()) * 1.1, 300)
+    if p.label is None:
+        from exopk.simulation import simulate
+
+        ev, labelled = simulate(result.params, p.regimen, t), None
+    else:
+        from exopk.observe.labels import simulate_label
+
+        labelled = simulate_label(result.params, p.regimen, t, p.label)
+        ev = labelled.ev
+    factor = _unit_factor(quantity, rows["unit"].iloc[0])
+    for organ in dict.fromkeys(rows["organ"]):
+        curve = _series(ev, labelled, organ, quantity) * (result.signal_scale if quantity == "signal" else 1.0)
+        (line,) = ax.plot(t[1:], curve[1:] / factor, label=organ)
+        pts = rows[(rows["organ"] == organ) & ~rows["below_loq"]]
+        ax.plot(pts["time_h"], pts["value"], "o", color=line.get_color())
+    ax.set_yscale("log")
+    ax.set_xlabel("time (h)")
+    ax.set_ylabel(f"{quantity} ({rows['unit'].iloc[0]})")
+    ax.legend(fontsize=7)
