@@ -197,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_commands(commands)
     _add_datasets_parser(commands)
     _add_fit_parser(commands)
+    from exopk.cli import app as app_command  # `exopk app` (issue 16)
+
+    app_command.add_parser(commands)
     return parser
 
 
@@ -1122,6 +1125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ANALYSIS_COMMANDS[args.command](args)
         if args.command in _FIT_COMMANDS:
             return _FIT_COMMANDS[args.command](args)
+        if args.command == "app":
+            from exopk.cli import app as app_command
+
+            return app_command.run(args)
         return _params(args)
     except UsageError as err:
         print(f"exopk: error: {err}", file=sys.stderr)
