@@ -251,7 +251,7 @@ def percent_id_table(result, labelled, times_h, route: str):
                 row["label_percent_id_per_g"] = float(label_per_g[i])
             rows.append(row)
     frame = pd.DataFrame(rows)
-    return frame.sort_values(["route", "time_h"], kind="stable", ignore_index=True)
+    return frame.sort_values("time_h", kind="stable", ignore_index=True)
 
 
 def _solve(params, regimen, t_h, label):

@@ -64,12 +64,12 @@ class AppServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, quiet: bool = True) -> None:
-        super().__init__((host, port), _Handler)
         self.quiet = quiet
         self.results: OrderedDict[str, compute.RunOutput] = OrderedDict()
         self.results_lock = threading.Lock()
         self.jobs = JobManager()
         self.workdir = Path(tempfile.mkdtemp(prefix="exopk-app-"))
+        super().__init__((host, port), _Handler)  # closes its socket and calls server_close if bind fails
 
     @property
     def url(self) -> str:
