@@ -235,6 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> dict:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
+            self.close_connection = True  # the body stays unread: do not reuse the connection
             raise _HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request larger than {MAX_BODY_BYTES} bytes")
         raw = self.rfile.read(length) if length else b"{}"
         try:
@@ -289,14 +290,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _post(self) -> None:
         path = urlsplit(self.path).path
+        data = self._body()  # always read: on a kept-alive connection unread bytes would start the next request
         if path == "/api/run":
-            data = self._body()
             spec = self._spec(data)
             output = compute.run(spec)
             key = self.server.remember(output)
             self._json(HTTPStatus.OK, result_json(key, output))
         elif path == "/api/population":
-            data = self._body()
             errors: dict[str, str] = {}
             spec = population = None
             try:
