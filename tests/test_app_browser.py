@@ -35,10 +35,13 @@ LOADED = "document.getElementById('{}').complete && document.getElementById('{}'
 pytestmark = pytest.mark.skipif(SKIP, reason="EXOPK_SKIP_BROWSER=1")
 
 
-def _screenshot(page, name: str) -> Path:
+def _screenshot(page, name: str, selector: str | None = None) -> Path:
+    """The viewport (scrolled to ``selector`` if given) as ``out/<name>``."""
     OUT.mkdir(exist_ok=True)
     path = OUT / name
-    page.screenshot(path=str(path), full_page=True)
+    if selector is not None:
+        page.locator(selector).scroll_into_view_if_needed()
+    page.screenshot(path=str(path))
     if os.environ.get("EXOPK_UPDATE_DOCS_SCREENSHOTS") == "1":
         shutil.copyfile(path, ROOT / "docs" / name)
     return path
@@ -147,6 +150,7 @@ def test_page_runs_a_labelled_two_route_study_and_matches_simulate(page, tmp_pat
     assert "Brain uptake rests on assumptions" in page.inner_text("#limits")
     page.wait_for_function(LOADED.format("comparison", "comparison"))
     _screenshot(page, "app_result.png")
+    _screenshot(page, "app_comparison.png", "#comparison-card")
 
     # The CSV download equals the simulation done directly.
     with page.expect_download() as info:
@@ -180,7 +184,7 @@ def test_bad_input_is_answered_next_to_the_field_and_the_server_keeps_running(pa
     message = page.inner_text("#error-params_file")
     assert "broken.toml" in message and "not valid TOML" in message
     assert page.is_visible("#error-params_file")
-    _screenshot(page, "app_bad_upload.png")
+    _screenshot(page, "app_bad_upload.png", "#error-params_file")
 
     page.set_input_files(
         "#regimen_file",
@@ -204,7 +208,7 @@ def test_population_shows_progress_and_can_be_cancelled(page):
     page.wait_for_function(LOADED.format("bands", "bands"))
     assert page.inner_text("#pop-status").startswith("done: 500 subjects")
     assert page.get_attribute("#pop-bar", "style").replace(" ", "") == "width:100%;"
-    _screenshot(page, "app_population.png")
+    _screenshot(page, "app_population.png", "#bands-card")
 
     page.fill("#dt_h", "0.05")
     page.fill("#n_subjects", "20000")
