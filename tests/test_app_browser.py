@@ -170,6 +170,7 @@ def test_page_runs_a_labelled_two_route_study_and_matches_simulate(page, tmp_pat
 
 
 def test_bad_input_is_answered_next_to_the_field_and_the_server_keeps_running(page):
+    assert (page.input_value("#species"), page.input_value("#body_weight_g")) == ("mouse", "25")  # the defaults
     page.fill("#dose", "-5")
     _run(page, "error")
     assert page.inner_text("#error-dose") == "must be positive; got -5"

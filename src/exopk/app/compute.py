@@ -231,7 +231,8 @@ def percent_id_table(result, labelled, times_h, route: str):
             per_g = result.percent_id_per_g(organ)
         except SimulationError:
             per_g = np.full(pct.shape, np.nan)  # administration sites have no mass
-        label_pct = label_per_g = None
+        label_pct: Any = None
+        label_per_g: Any = None
         if labelled is not None:
             label_pct = labelled.label_percent_id(organ, decay_corrected=True)
             try:
@@ -308,6 +309,8 @@ def run(spec: RunSpec) -> RunOutput:
             notes.append("route comparison: one dose per route (AUCs, DTE and DTP are single-dose metrics)")
         if "iv_bolus" not in spec.routes:
             notes.append("route comparison: an IV bolus reference was added (bioavailability, DTE and DTP need it)")
+    if spec.regimen_file is not None:
+        notes.append(f"doses from {spec.regimen_file}: the route, dose and repeat fields of the page are not used")
     if params.scenarios:
         notes.append(f"scenarios applied: {', '.join(params.scenarios)}")
     if params.extrapolated:

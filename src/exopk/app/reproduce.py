@@ -14,8 +14,10 @@ from exopk.app.compute import DOSE_CLASSES, dose_times_h, scale_body_weight
 from exopk.app.form import RunSpec
 
 
-def _num(value: float) -> str:
+def _num(value: float | None) -> str:
     """A float as text that reads back exactly (``1e10`` rather than ``10000000000.0``)."""
+    if value is None:
+        raise ValueError("a number is missing from the request")  # parse_form guarantees it is there
     text = repr(float(value))
     if text.endswith(".0") and abs(value) >= 1e6:
         short = f"{value:g}".replace("e+", "e")

@@ -74,8 +74,8 @@ class AppServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         """The page's address, e.g. ``http://127.0.0.1:8765/``."""
-        host, port = self.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else host
+        host, port = str(self.server_address[0]), int(self.server_address[1])
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/"
 
     def remember(self, output: compute.RunOutput) -> str:
@@ -313,10 +313,10 @@ class _Handler(BaseHTTPRequestHandler):
             job = self.server.jobs.start(spec, population)
             self._json(HTTPStatus.ACCEPTED, {"job": job.id, **job.status()})
         elif path.startswith("/api/jobs/") and path.endswith("/cancel"):
-            job = self.server.jobs.cancel(path.removeprefix("/api/jobs/").removesuffix("/cancel"))
-            if job is None:
+            cancelled = self.server.jobs.cancel(path.removeprefix("/api/jobs/").removesuffix("/cancel"))
+            if cancelled is None:
                 raise _HttpError(HTTPStatus.NOT_FOUND, "no such job (finished jobs are kept for a while only)")
-            self._json(HTTPStatus.OK, job.status())
+            self._json(HTTPStatus.OK, cancelled.status())
         else:
             raise _HttpError(HTTPStatus.NOT_FOUND, f"no endpoint {path!r}")
 
