@@ -149,6 +149,9 @@ def test_page_runs_a_labelled_two_route_study_and_matches_simulate(page, tmp_pat
     assert page.locator("#params-table tbody tr").count() == len(params.table())
     assert "Brain uptake rests on assumptions" in page.inner_text("#limits")
     page.wait_for_function(LOADED.format("comparison", "comparison"))
+    page.check("input[name=scale][value=log]")
+    page.wait_for_function("document.getElementById('curves').src.includes('scale=log')")
+    page.wait_for_function(LOADED.format("curves", "curves"))
     _screenshot(page, "app_result.png")
     _screenshot(page, "app_comparison.png", "#comparison-card")
 
