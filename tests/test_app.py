@@ -361,15 +361,14 @@ def test_server_answers_bad_input_by_field_and_keeps_running(server):
     assert status == 200 and json.loads(body)["table"]["rows"]
 
 
-def test_single_simulation_is_answered_within_a_second(server):
-    form = {"dose": "1e10", "routes": "iv_bolus", "label": "DiR"}  # the page's default 961-point grid
-    _request(server, "/api/run", {"form": form})  # warm up (first imports)
+def test_answer_reports_the_model_time_it_took(server):
+    # Speed itself is measured by benchmarks/bench_app.py (DESIGN §4: tests never assert wall-clock time).
+    form = {"dose": "1e10", "routes": "iv_bolus", "label": "DiR", **FAST}
     start = time.perf_counter()
     status, _, body = _request(server, "/api/run", {"form": form})
-    elapsed = time.perf_counter() - start
+    wall_ms = 1000 * (time.perf_counter() - start)
     assert status == 200
-    # Wall clock on a shared 2-core VM: the model time is reported too; 1 s is the target.
-    assert elapsed < 1.0 or json.loads(body)["elapsed_ms"] < 1000, f"{elapsed:.2f} s"
+    assert 0 < json.loads(body)["elapsed_ms"] <= wall_ms
 
 
 def test_downloads_figures_and_code_are_served(server):
