@@ -35,6 +35,7 @@ def test_pip_install_finds_bundled_params_from_any_directory(tmp_path):
     assert (target / "exopk" / "params" / "species" / "mouse.toml").is_file()
     assert (target / "exopk" / "params" / "ev" / "msc.toml").is_file()
     assert (target / "exopk" / "params" / "datasets" / "morishita2015_iv_mouse.csv").is_file()
+    assert (target / "exopk" / "app" / "static" / "index.html").is_file()  # the web page (issue 16)
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from exopk.cli import (
+    app,
     compare,
     datasets,
     export_sbml,
@@ -33,7 +34,7 @@ from exopk.errors import ExopkError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The command modules, in the order ``exopk --help`` lists them.
-COMMANDS = (simulate, image, compare, params, scale_dose, export_sbml, nca, population, sensitivity, datasets, fit)
+COMMANDS = (simulate, image, compare, params, scale_dose, export_sbml, nca, population, sensitivity, datasets, fit, app)
 
 
 def build_parser() -> argparse.ArgumentParser:
