@@ -517,13 +517,17 @@ class Regimen:
 
     @classmethod
     def from_csv(cls, path: str | Path, *, particles_per_ug: float | None = None) -> Regimen:
-        """Read a regimen table from a CSV file (see :meth:`from_frame` for the columns)."""
-        import pandas as pd
+        """Read a regimen table from a CSV file (see :meth:`from_frame` for the columns).
 
-        try:
-            table = pd.read_csv(path)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise DosingError(f"regimen file {str(path)!r} cannot be read: {err}") from None
+        Raises
+        ------
+        DosingError
+            The file is missing, not a regular file, not UTF-8 text, empty or not a CSV table,
+            or a row is invalid (the message names the file, row and column).
+        """
+        from exopk.model.files import read_csv
+
+        table = read_csv(path, "regimen file", error=DosingError)
         return cls.from_frame(table, particles_per_ug=particles_per_ug, where=str(path))
 
 

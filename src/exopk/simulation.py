@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike
 
 import exopk.solve.linear as _solve
 from exopk.dosing import DEPOT_ROUTES, Dose, Events, Regimen, as_regimen
-from exopk.errors import DosingError, ParameterError, SimulationError
+from exopk.errors import DosingError, InputError, ParameterError
 from exopk.model.graph import N_LIVE, N_SINK, organ_membership, rate_matrices, reachable_live_states, volumes
 from exopk.model.parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
 from exopk.results import BatchResult, SimulationResult
@@ -40,16 +40,16 @@ def check_times(t_h: ArrayLike, name: str = "t_h") -> np.ndarray:
     try:
         t = np.asarray(t_h, dtype=float)
     except (TypeError, ValueError):
-        raise SimulationError(f"`{name}` must be an array of times in hours; got {t_h!r}.") from None
+        raise InputError(f"`{name}` must be an array of times in hours; got {t_h!r}.") from None
     t = np.atleast_1d(t)
     if t.ndim != 1 or t.size == 0:
-        raise SimulationError(f"`{name}` must be a non-empty 1-D array of times in hours; got shape {t.shape}.")
+        raise InputError(f"`{name}` must be a non-empty 1-D array of times in hours; got shape {t.shape}.")
     if not np.all(np.isfinite(t)) or np.any(t < 0):
-        raise SimulationError(
+        raise InputError(
             f"`{name}` must be finite and non-negative (h); got min {np.nanmin(t)!r}, max {np.nanmax(t)!r}."
         )
     if np.any(np.diff(t) <= 0):
-        raise SimulationError(f"`{name}` must be strictly increasing; got {t[:5]!r}...")
+        raise InputError(f"`{name}` must be strictly increasing; got {t[:5]!r}...")
     return t
 
 
@@ -102,31 +102,31 @@ def simulate(
 
     Raises
     ------
-    SimulationError
-        Invalid times or method, the exact method asked of a non-linear model, or a solver failure.
+    InputError
+        Invalid times, method or solver name, or the exact method asked of a non-linear model.
     DosingError
-        Invalid doses.
+        Invalid doses, or a total dose of 0 particles.
+    SimulationError
+        The solver failed.
     """
     if not isinstance(params, ModelParameters):
-        raise SimulationError(
-            f"`params` must be ModelParameters (see exopk.load_parameters); got {type(params).__name__}."
-        )
+        raise InputError(f"`params` must be ModelParameters (see exopk.load_parameters); got {type(params).__name__}.")
     reg = as_regimen(regimen)
     t = check_times(t_h)
     if reg.total_particles <= 0:
-        raise SimulationError("the regimen's total dose is 0 particles; %ID is undefined. Give a positive dose.")
+        raise DosingError("the regimen's total dose is 0 particles; %ID is undefined. Give a positive dose.")
     check_routes(params, reg)
     if method is None:
         method = "exact" if params.is_linear else "ode"
     if method not in ("exact", "expm", "ode"):
-        raise SimulationError(f"`method` must be 'exact', 'expm' or 'ode'; got {method!r}.")
+        raise InputError(f"`method` must be 'exact', 'expm' or 'ode'; got {method!r}.")
     if method != "ode" and not params.is_linear:
-        raise SimulationError(
+        raise InputError(
             f"`method`={method!r} needs the linear model, but an organ has a finite `capacity_particles`; "
             "use method='ode'."
         )
     if solver not in ("BDF", "Radau", "LSODA"):
-        raise SimulationError(f"`solver` must be 'BDF', 'Radau' or 'LSODA'; got {solver!r}.")
+        raise InputError(f"`solver` must be 'BDF', 'Radau' or 'LSODA'; got {solver!r}.")
     K, E = rate_matrices(params.values)
     K, E = K[0], E[0]
     events = reg.events()
@@ -317,24 +317,24 @@ def simulate_batch(
     BatchResult
     """
     if not isinstance(params, ModelParameters):
-        raise SimulationError(f"`params` must be ModelParameters; got {type(params).__name__}.")
+        raise InputError(f"`params` must be ModelParameters; got {type(params).__name__}.")
     reg = as_regimen(regimen)
     t = check_times(t_h)
     q = np.asarray(percentiles, dtype=float)
     if q.ndim != 1 or q.size == 0 or np.any((q < 0) | (q > 100)) or not np.all(np.isfinite(q)):
-        raise SimulationError(f"`percentiles` must be numbers in [0, 100]; got {percentiles!r}.")
+        raise InputError(f"`percentiles` must be numbers in [0, 100]; got {percentiles!r}.")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise SimulationError(f"`workers` must be a positive integer or None; got {workers!r}.")
+        raise InputError(f"`workers` must be a positive integer or None; got {workers!r}.")
     if not (isinstance(memory_mb, (int, float)) and math.isfinite(memory_mb) and memory_mb > 0):
-        raise SimulationError(f"`memory_mb` must be positive; got {memory_mb!r}.")
+        raise InputError(f"`memory_mb` must be positive; got {memory_mb!r}.")
     if not params.is_linear:
-        raise SimulationError("simulate_batch solves the linear model only; set every `capacity_particles` to inf.")
+        raise InputError("simulate_batch solves the linear model only; set every `capacity_particles` to inf.")
     check_routes(params, reg)
     values, n_sets = _batch_values(params, variations)
     events = reg.events()
     dose = reg.total_particles
     if dose <= 0:
-        raise SimulationError("the regimen's total dose is 0 particles; %ID is undefined.")
+        raise DosingError("the regimen's total dose is 0 particles; %ID is undefined.")
     member = organ_membership()[:-1, :N_LIVE]  # reported organs except `eliminated`
     modal = batch_modal(values, events, member, workers=workers)
     bad = np.flatnonzero(ill_conditioned(modal["cond"]))

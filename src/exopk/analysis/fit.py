@@ -44,14 +44,10 @@ from typing import Any
 import numpy as np
 
 from exopk.analysis.observations import FITTABLE_QUANTITIES, DataError, check_observations, predict
-from exopk.errors import ExopkError, ParameterError
+from exopk.errors import FitError, ParameterError
 
 BLQ_RULES = ("censored", "loq/2", "drop")
 CHI2_95_1DF = 3.841458820694124
-
-
-class FitError(ExopkError, ValueError):
-    """A fit cannot be set up (unknown parameter, bad bounds, too few data) or failed."""
 
 
 @dataclass(frozen=True)

@@ -28,17 +28,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from exopk.errors import ExopkError
+from exopk.errors import NCAError
 
 LAMBDA_Z_MIN_POINTS = 3
 """Fewest points in the terminal log-linear fit (PKNCA ``min.hl.points``)."""
 ADJ_R2_TOLERANCE = 1e-4
 """Fits with adjusted R² within this of the best count as equally good; the longest wins."""
 _BLOCK_ELEMENTS = 1 << 17  # curves x times analysed at once (~1 MB per temporary)
-
-
-class NCAError(ExopkError, ValueError):
-    """Data given to the non-compartmental analysis are invalid (times, concentrations, dose)."""
 
 
 NCA_PARAMETERS: tuple[str, ...] = (

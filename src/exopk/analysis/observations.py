@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from exopk.errors import ExopkError
+from exopk.errors import DataError
 
 REQUIRED_COLUMNS = ("time_h", "organ", "quantity", "value", "unit")
 OPTIONAL_COLUMNS = ("sd", "n", "loq", "weight")
@@ -48,10 +48,6 @@ FITTABLE_QUANTITIES = (
     "concentration_particles_per_ml",
     "signal",
 )
-
-
-class DataError(ExopkError, ValueError):
-    """An observation table is malformed: the message names the column, row and value at fault."""
 
 
 def _row(frame, i: int) -> str:

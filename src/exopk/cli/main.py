@@ -872,10 +872,10 @@ def _nca_command(args) -> int:
         _check_writable(args.out, "--out")
     if not args.csv.is_file():
         raise UsageError(f"input file {str(args.csv)!r} does not exist")
-    try:
-        table = pd.read_csv(args.csv, comment="#")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise ExopkError(f"{args.csv}: not a readable CSV ({err})") from None
+    from exopk.errors import DataError
+    from exopk.model.files import read_csv
+
+    table = read_csv(args.csv, "input file", error=DataError, comment="#")
     for column, flag in ((args.time_column, "--time-column"), (args.value_column, "--value-column")):
         if column not in table.columns:
             raise UsageError(
@@ -1103,6 +1103,11 @@ def _sensitivity_command(args) -> int:
 _ANALYSIS_COMMANDS = {"nca": _nca_command, "population": _population_command, "sensitivity": _sensitivity_command}
 
 
+def _one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line (messages quoting a parser's error may hold newlines)."""
+    return " ".join(str(err).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -1124,10 +1129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _FIT_COMMANDS[args.command](args)
         return _params(args)
     except UsageError as err:
-        print(f"exopk: error: {err}", file=sys.stderr)
+        print(f"exopk: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_USAGE
     except ExopkError as err:
-        print(f"exopk: error: {err}", file=sys.stderr)
+        print(f"exopk: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_FAILURE
     except BrokenPipeError:
         # Output piped into a closed reader (e.g. `| head`): stop quietly.

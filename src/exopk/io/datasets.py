@@ -107,10 +107,10 @@ def read_observations(path: str | Path):
 
     import pandas as pd
 
+    from exopk.model.files import MAX_TABLE_BYTES, read_text
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"observation file {str(path)!r} does not exist")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "observation file", error=DataError, max_bytes=MAX_TABLE_BYTES)
     header: dict[str, str] = {}
     body = []
     for line in text.splitlines():
@@ -129,8 +129,8 @@ def read_observations(path: str | Path):
             keep_default_na=False,
             na_values=[""],
         )
-    except (pd.errors.ParserError, ValueError) as err:
-        raise DataError(f"{path}: not a readable CSV table: {err}") from None
+    except (pd.errors.ParserError, ValueError, OverflowError) as err:
+        raise DataError(f"{path}: not a readable CSV table: {' '.join(str(err).split())}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     check_observations(frame, where=str(path))
     return frame, header

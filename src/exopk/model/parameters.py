@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -629,13 +628,10 @@ def _resolve(kind: Kind, name_or_path: str | Path) -> Path:
 
 
 def _read_toml(path: Path) -> dict:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise ParameterError(f"{path}: not valid TOML: {err}.") from None
-    except OSError as err:
-        raise ParameterError(f"{path}: cannot be read: {err.strerror}.") from None
+    """A parameter file's tables; ParameterError (one line) for anything but UTF-8 TOML."""
+    from exopk.model.files import read_toml
+
+    return read_toml(path, "parameter file", error=ParameterError)
 
 
 def sourced_entry(where: str, key: str, entry: object) -> tuple[object, str]:
