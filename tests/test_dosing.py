@@ -262,7 +262,7 @@ def test_from_frame_converts_micrograms_with_the_given_factor():
         (
             {"time_h": [0.0], "route": ["iv_bolus"], "dose_particles": ["many"]},
             {},
-            r"dose row 1: could not convert string to float: 'many'",
+            r"dose row 1: `dose_particles` must be a number; got 'many'",
         ),
     ],
 )

@@ -442,6 +442,12 @@ class Regimen:
         where : str
             Name of the table's origin, used in error messages (e.g. a file name).
         """
+        import pandas as pd
+
+        if not isinstance(table, pd.DataFrame):
+            raise DosingError(
+                f"{where}: expected a pandas DataFrame with one row per dose; got {type(table).__name__}."
+            )
         columns = set(table.columns)
         expected = "expected time_h, route, dose_particles or dose_ug, duration_h, site, lower_airway_fraction"
         for required in ("time_h", "route"):
@@ -473,17 +479,19 @@ class Regimen:
         for row_number, row in enumerate(table.to_dict("records"), start=1):
             try:
                 route = row["route"]
-                t_h = float(row["time_h"])
+                if route is None or (isinstance(route, float) and math.isnan(route)):
+                    raise DosingError(f"missing `route`; expected one of: {', '.join(ROUTES)}.")
+                t_h = _cell_number(row["time_h"], "time_h")
                 amount = (
-                    float(row["dose_particles"])
+                    _cell_number(row["dose_particles"], "dose_particles")
                     if has_particles
-                    else particles_from_protein(float(row["dose_ug"]), particles_per_ug)
+                    else particles_from_protein(_cell_number(row["dose_ug"], "dose_ug"), particles_per_ug)
                 )
                 duration = row.get("duration_h", 0.0)
                 duration = (
                     0.0
                     if duration is None or (isinstance(duration, float) and math.isnan(duration))
-                    else float(duration)
+                    else _cell_number(duration, "duration_h")
                 )
                 site = row.get("site")
                 site = None if site is None or (isinstance(site, float) and math.isnan(site)) else str(site)
@@ -494,7 +502,11 @@ class Regimen:
                 if route != "local" and site is not None:
                     raise DosingError(f"`site` applies to route local only; got {site!r} for {route}.")
                 lungs = row.get("lower_airway_fraction")
-                lungs = None if lungs is None or (isinstance(lungs, float) and math.isnan(lungs)) else float(lungs)
+                lungs = (
+                    None
+                    if lungs is None or (isinstance(lungs, float) and math.isnan(lungs))
+                    else _cell_number(lungs, "lower_airway_fraction")
+                )
                 if route != "intranasal" and lungs is not None:
                     raise DosingError(f"`lower_airway_fraction` applies to route intranasal only; got {route}.")
                 if route == "iv_infusion":
@@ -529,6 +541,16 @@ class Regimen:
 
         table = read_csv(path, "regimen file", error=DosingError)
         return cls.from_frame(table, particles_per_ug=particles_per_ug, where=str(path))
+
+
+def _cell_number(value: object, column: str) -> float:
+    """One cell of a regimen table as a float; DosingError naming the column for text or true/false."""
+    if isinstance(value, (bool, np.bool_)):
+        raise DosingError(f"`{column}` must be a number; got {value!r}.")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DosingError(f"`{column}` must be a number; got {value!r}.") from None
 
 
 def as_regimen(regimen: Regimen | Dose | Sequence[Dose]) -> Regimen:

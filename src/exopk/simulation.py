@@ -37,6 +37,8 @@ MASS_BALANCE_LIMIT = 1e-10
 
 def check_times(t_h: ArrayLike, name: str = "t_h") -> np.ndarray:
     """Validate output times: a non-empty, finite, non-negative, strictly increasing 1-D array."""
+    if t_h is None or isinstance(t_h, (str, bytes)):
+        raise InputError(f"`{name}` must be an array of times in hours; got {t_h!r}.")
     try:
         t = np.asarray(t_h, dtype=float)
     except (TypeError, ValueError):
@@ -44,12 +46,16 @@ def check_times(t_h: ArrayLike, name: str = "t_h") -> np.ndarray:
     t = np.atleast_1d(t)
     if t.ndim != 1 or t.size == 0:
         raise InputError(f"`{name}` must be a non-empty 1-D array of times in hours; got shape {t.shape}.")
-    if not np.all(np.isfinite(t)) or np.any(t < 0):
+    bad = np.flatnonzero(~np.isfinite(t) | (t < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"`{name}` must be finite and non-negative (h); got {float(t[i])!r} at index {i}.")
+    steps = np.flatnonzero(np.diff(t) <= 0)
+    if steps.size:
+        i = int(steps[0])
         raise InputError(
-            f"`{name}` must be finite and non-negative (h); got min {np.nanmin(t)!r}, max {np.nanmax(t)!r}."
+            f"`{name}` must be strictly increasing; got {float(t[i])!r} then {float(t[i + 1])!r} at index {i + 1}."
         )
-    if np.any(np.diff(t) <= 0):
-        raise InputError(f"`{name}` must be strictly increasing; got {t[:5]!r}...")
     return t
 
 

@@ -936,9 +936,8 @@ def _nca_command(args) -> int:
                 ]
             else:
                 if np.unique(t).size != t.size:
-                    raise ExopkError(
-                        f"{args.csv} ({where}): repeated times in one curve; add --group-by, or --sparse for "
-                        "one sample per animal"
+                    raise ExopkError(  # prefixed with the file and curve below
+                        "repeated times in one curve; add --group-by, or --sparse for one sample per animal"
                     )
                 result = nca(t, c, dose=args.dose, infusion_h=args.infusion_h, intravascular=not args.extravascular)
                 extra = []
@@ -984,8 +983,14 @@ def _population_command(args) -> int:
     if args.correlation is not None:
         if not args.correlation.is_file():
             raise UsageError(f"`--correlation` file {str(args.correlation)!r} does not exist")
+        import io
+
+        from exopk.errors import PopulationError
+        from exopk.model.files import MAX_TABLE_BYTES, read_text
+
+        text = read_text(args.correlation, "`--correlation` file", error=PopulationError, max_bytes=MAX_TABLE_BYTES)
         try:
-            correlation = np.loadtxt(args.correlation, delimiter=",", ndmin=2)
+            correlation = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2)
         except ValueError as err:
             raise ExopkError(f"`--correlation` {args.correlation}: not a numeric CSV matrix ({err})") from None
     cv = dict(args.cv)

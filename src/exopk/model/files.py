@@ -18,7 +18,7 @@ from typing import Any
 
 from exopk.errors import InputError
 
-__all__ = ["MAX_TABLE_BYTES", "MAX_TOML_BYTES", "decode_utf8", "read_csv", "read_text", "read_toml"]
+__all__ = ["MAX_TABLE_BYTES", "MAX_TOML_BYTES", "decode_utf8", "parse_csv", "read_csv", "read_text", "read_toml"]
 
 MAX_TOML_BYTES = 16 * 2**20
 """Largest parameter file read (16 MiB); the bundled files are a few kB."""
@@ -135,27 +135,73 @@ def read_toml(path: str | Path, what: str = "parameter file", *, error: type[Inp
 
 
 def read_csv(path: str | Path, what: str, *, error: type[InputError] = InputError, **kwargs: Any):
-    """Read a user CSV table into a DataFrame (see :func:`read_text` for the checks).
+    """Read a user CSV table into a DataFrame (see :func:`read_text` and :func:`parse_csv` for the checks).
 
     ``kwargs`` go to :func:`pandas.read_csv`.
 
     Raises
     ------
     InputError (of class ``error``)
-        As :func:`read_text`; an empty file; or a table pandas cannot parse (ragged rows, ...).
+        As :func:`read_text` and :func:`parse_csv`.
     """
+    text = read_text(path, what, error=error, max_bytes=MAX_TABLE_BYTES)
+    return parse_csv(text, f"{what} {str(path)!r}", error=error, **kwargs)
+
+
+def parse_csv(text: str, where: str, *, error: type[InputError] = InputError, **kwargs: Any):
+    """Parse CSV text into a DataFrame, strictly: every row has the header's fields, names are unique.
+
+    pandas alone would read a table whose rows all have one field more than the header by
+    making the first column the index, shifting every value one column to the left; here that
+    is an error, as are duplicate column names (pandas renames the second ``x`` to ``x.1``).
+
+    Parameters
+    ----------
+    text : str
+        The CSV text.
+    where : str
+        What and where the text is, for messages.
+    error : type of InputError
+        The exception class raised.
+    **kwargs
+        Passed to :func:`pandas.read_csv` (e.g. ``comment="#"``).
+
+    Raises
+    ------
+    InputError (of class ``error``)
+        Empty text, no header line, rows with more or fewer fields than the header, duplicate
+        column names, or anything else pandas cannot parse.
+    """
+    import warnings
+
     import pandas as pd
 
-    text = read_text(path, what, error=error, max_bytes=MAX_TABLE_BYTES)
-    where = f"{what} {str(path)!r}"
     if not text.strip():
         raise error(f"{where} is empty; expected a CSV table with a header line.")
     try:
-        return pd.read_csv(io.StringIO(text), **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.StringIO(text), index_col=False, **kwargs)
     except pd.errors.EmptyDataError:
         raise error(f"{where} has no table (only comments or blank lines); expected a CSV header line.") from None
+    except pd.errors.ParserWarning:
+        raise error(f"{where}: a row has more fields than the header line; expected one field per column.") from None
     except (pd.errors.ParserError, ValueError, OverflowError) as err:
         raise error(f"{where}: not a readable CSV table: {_one_line(err)}.") from None
+    header = _header_fields(text, kwargs.get("comment"))
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise error(f"{where}: column(s) {', '.join(map(repr, repeated))} appear more than once in the header line.")
+    return frame
+
+
+def _header_fields(text: str, comment: str | None) -> list[str]:
+    import csv
+
+    for line in text.splitlines():
+        if line.strip() and not (comment and line.lstrip().startswith(comment)):
+            return [field.strip() for field in next(csv.reader([line]))]
+    return []
 
 
 def _one_line(err: BaseException) -> str:
