@@ -613,7 +613,7 @@ def _resolve(kind: Kind, name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     if text.endswith(".toml") or "/" in text or "\\" in text:
         path = Path(text)
-        if not path.is_file():
+        if not path.exists():  # a directory or FIFO is named as such by the reader
             raise ParameterError(f"{kind} parameter file {text!r} does not exist.")
         return path
     path = params_dir() / kind / f"{text}.toml"

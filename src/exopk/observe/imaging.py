@@ -98,7 +98,7 @@ def load_imaging(species: str | Path = "mouse") -> ImagingParameters:
     """
     text = str(species)
     path = Path(text) if text.endswith(".toml") else params_dir() / "imaging" / f"{text}.toml"
-    if not path.is_file():
+    if not path.exists():  # a directory or FIFO is named as such by the reader
         raise ParameterError(f"imaging parameter file {str(path)!r} does not exist (optical imaging needs one).")
     data = _read_toml(path)
     for key in data:

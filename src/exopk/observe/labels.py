@@ -215,7 +215,7 @@ def _resolve_label(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     if text.endswith(".toml") or "/" in text or "\\" in text:
         path = Path(text)
-        if not path.is_file():
+        if not path.exists():  # a directory or FIFO is named as such by the reader
             raise ParameterError(f"label file {text!r} does not exist.")
         return path
     by_lower = {n.lower(): n for n in available_labels()}
