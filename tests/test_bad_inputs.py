@@ -244,6 +244,14 @@ CLI_CASES = [
         "expected: body, metadata, organs",
     ),
     case(
+        # found by tests/test_fuzz_loaders.py: was an AttributeError traceback
+        "species-metadata-not-a-table",
+        lambda t: [*SIM, "--species", species_with(t, r"^\[metadata\]$", "metadata = 0.0\n[old_metadata]")],
+        "species.toml",
+        "'metadata' must be a table [metadata]",
+        "0.0",
+    ),
+    case(
         "species-value-is-text",
         lambda t: [*SIM, "--species", species_with(t, r"(body_weight_g = \{ value = )[^,]+", r'\1"25 g"')],
         "species.toml",

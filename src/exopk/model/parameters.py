@@ -679,9 +679,12 @@ def _read_section(
 
 
 def _check_top_level(path: Path, data: dict, allowed: set[str]) -> None:
-    for key in data:
+    """Only ``allowed`` names at the top of a file, and each of them a table."""
+    for key, value in data.items():
         if key not in allowed:
             raise ParameterError(f"{path}: unknown table or key {key!r}; expected: {', '.join(sorted(allowed))}.")
+        if not isinstance(value, dict):
+            raise ParameterError(f"{path}: {key!r} must be a table [{key}]; got {value!r}.")
 
 
 def update_toml_values(path: Path, table: str, values: Mapping[str, float], digits: int = 6) -> None:
