@@ -12,6 +12,7 @@ Regression tests for #12 (the catalogue, and item 3: non-UTF-8 files).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -205,6 +206,28 @@ CLI_CASES = [
         "mouse.toml",
         "is a directory",
         "expected a file",
+    ),
+    case(
+        "regimen-is-a-directory",
+        lambda t: [*SIM, "--regimen", str((t / "doses").mkdir() or t / "doses")],
+        "doses",
+        "is a directory",
+        "expected a file",
+    ),
+    case(
+        "nca-data-is-a-fifo",
+        lambda t: ["nca", str(os.mkfifo(t / "conc.csv") or t / "conc.csv")],
+        "conc.csv",
+        "not a regular file",
+        "expected a file",
+    ),
+    case(
+        "fit-data-is-a-directory",
+        lambda t: [*FIT, str((t / "data").mkdir() or t / "data")],
+        "'",
+        "data",
+        "is a directory",
+        outputs=FIT_OUTPUTS,
     ),
     case("regimen-empty", lambda t: [*SIM, *regimen(t, "")], "regimen.csv", "is empty", "expected a CSV table"),
     case(

@@ -84,7 +84,7 @@ def fit_command(args) -> int:
     for path, flag in ((args.out, "--out"), (args.report, "--report"), (args.plot, "--plot")):
         if path is not None:
             _check_writable(path, flag)
-    if not args.data.is_file():
+    if not args.data.exists():  # a directory or FIFO is named as such by the reader
         from exopk.io.datasets import list_datasets, load_dataset
 
         if str(args.data) not in list_datasets():

@@ -464,7 +464,7 @@ def _regimen(args):
     if args.regimen is not None:
         if args.dose is not None:
             raise UsageError("give either --dose or --regimen, not both")
-        if not args.regimen.is_file():
+        if not args.regimen.exists():  # a directory or FIFO is named as such by the reader
             raise UsageError(f"`--regimen` file {str(args.regimen)!r} does not exist")
         return Regimen.from_csv(args.regimen, particles_per_ug=args.particles_per_ug)
     if args.dose is None:
@@ -870,7 +870,7 @@ def _nca_command(args) -> int:
 
     if args.out is not None:
         _check_writable(args.out, "--out")
-    if not args.csv.is_file():
+    if not args.csv.exists():  # a directory or FIFO is named as such by the reader
         raise UsageError(f"input file {str(args.csv)!r} does not exist")
     from exopk.errors import DataError
     from exopk.model.files import read_csv
@@ -981,7 +981,7 @@ def _population_command(args) -> int:
     t_h = _time_grid(args, 100_000)
     correlation = None
     if args.correlation is not None:
-        if not args.correlation.is_file():
+        if not args.correlation.exists():  # a directory or FIFO is named as such by the reader
             raise UsageError(f"`--correlation` file {str(args.correlation)!r} does not exist")
         import io
 

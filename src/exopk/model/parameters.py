@@ -705,7 +705,7 @@ def update_toml_values(path: Path, table: str, values: Mapping[str, float], digi
     """
     import re
 
-    text = Path(path).read_text()
+    text = Path(path).read_text(encoding="utf-8")
     section = re.search(rf"^\[{re.escape(table)}\]$(.*?)(?=^\[|\Z)", text, flags=re.M | re.S)
     if section is None:
         raise ParameterError(f"{path}: no [{table}] table")
@@ -721,7 +721,7 @@ def update_toml_values(path: Path, table: str, values: Mapping[str, float], digi
         )
         if n != 1:
             raise ParameterError(f"{path}: key {key!r} not found in [{table}]")
-    Path(path).write_text(text[: section.start(1)] + body + text[section.end(1) :])
+    Path(path).write_text(text[: section.start(1)] + body + text[section.end(1) :], encoding="utf-8")
 
 
 def route_file(route: str) -> Path:
