@@ -1092,6 +1092,37 @@ API_CASES = [
         "twice",
     ),
     api(
+        "t-beyond-114-years",
+        lambda p, t: exopk.simulate(p, BOLUS, [0.0, 1e300]),
+        exopk.InputError,
+        "`t_h` ends at 1e+300 h",
+        "expected at most 1e+06 h",
+    ),
+    api(
+        "auc-to-time-beyond-114-years",
+        lambda p, t: exopk.auc_to_time(p, BOLUS, 1e300),
+        exopk.InputError,
+        "`t_end_h`",
+        "1e+300",
+        "expected at most 1e+06 h",
+    ),
+    api(
+        "infusion-rate-overflows",
+        lambda p, t: exopk.IVInfusion(dose_particles=1e10, duration_h=1e-300),
+        exopk.DosingError,
+        "`dose_particles` / `duration_h`",
+        "1e-300",
+        "expected a finite infusion rate",
+    ),
+    api(
+        "scenarios-not-names",
+        lambda p, t: exopk.load_parameters(scenarios=5),
+        exopk.ParameterError,
+        "`scenarios`",
+        "5",
+        "scenario name or path",
+    ),
+    api(
         "scale-dose-negative",
         lambda p, t: exopk.scale_dose(-1.0, "mouse", "human"),
         exopk.ParameterError,
@@ -1099,6 +1130,23 @@ API_CASES = [
         "-1",
     ),
 ]
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p: exopk.simulate(p.replace(liver_uptake_vascular_per_h=1e30), BOLUS, [0.0, 1.0]),
+        lambda p: exopk.simulate_batch(p, BOLUS, [0.0, 1.0], {"liver_uptake_vascular_per_h": [1.0, 1e30]}),
+    ],
+    ids=["simulate", "batch"],
+)
+def test_an_overflowing_solution_is_a_simulation_error_not_nan(call, params):
+    # Regression test for #12 (catalogue): a rate of 1e30 /h gave NaN %ID, which passed the
+    # mass-balance self-check (NaN > limit is False) and reached the user as an answer.
+    with pytest.raises(exopk.SimulationError, match=r"solution is not finite \(an overflow\).*1e\+30"):
+        call(params)
 
 
 @pytest.mark.parametrize("bad", API_CASES, ids=lambda c: c.id)

@@ -307,6 +307,11 @@ class IVInfusion:
             raise DosingError(f"`duration_h` must be a number; got {self.duration_h!r}.")
         if not math.isfinite(self.duration_h) or self.duration_h <= 0:
             raise DosingError(f"`duration_h` of an infusion must be positive and finite; got {self.duration_h!r}.")
+        if not math.isfinite(self.dose_particles / self.duration_h):
+            raise DosingError(
+                f"`dose_particles` / `duration_h` = {self.dose_particles!r} / {self.duration_h!r} h overflows; "
+                "expected a finite infusion rate (particles/h)."
+            )
 
     @classmethod
     def from_rate(cls, rate_particles_per_h: float, duration_h: float, t_h: float = 0.0) -> IVInfusion:

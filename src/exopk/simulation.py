@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike
 
 import exopk.solve.linear as _solve
 from exopk.dosing import DEPOT_ROUTES, Dose, Events, Regimen, as_regimen
-from exopk.errors import DosingError, InputError, ParameterError
+from exopk.errors import DosingError, InputError, ParameterError, SimulationError
 from exopk.model.graph import N_LIVE, N_SINK, organ_membership, rate_matrices, reachable_live_states, volumes
 from exopk.model.parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
 from exopk.results import BatchResult, SimulationResult
@@ -35,8 +35,14 @@ MASS_BALANCE_LIMIT = 1e-10
 """Relative mass-balance error above which an exact (modal) solution is redone by expm stepping."""
 
 
+MAX_TIME_H = 1e6
+"""Latest output time accepted (h): 114 years, beyond any EV study; times near 1e300 h overflow the
+matrix exponentials (found by the bad-input catalogue, issue 12), so they are refused, not answered."""
+
+
 def check_times(t_h: ArrayLike, name: str = "t_h") -> np.ndarray:
-    """Validate output times: a non-empty, finite, non-negative, strictly increasing 1-D array."""
+    """Validate output times: a non-empty, finite, non-negative, strictly increasing 1-D array, at most
+    :data:`MAX_TIME_H`."""
     if t_h is None or isinstance(t_h, (str, bytes)):
         raise InputError(f"`{name}` must be an array of times in hours; got {t_h!r}.")
     try:
@@ -50,6 +56,8 @@ def check_times(t_h: ArrayLike, name: str = "t_h") -> np.ndarray:
     if bad.size:
         i = int(bad[0])
         raise InputError(f"`{name}` must be finite and non-negative (h); got {float(t[i])!r} at index {i}.")
+    if t[-1] > MAX_TIME_H:
+        raise InputError(f"`{name}` ends at {float(t[-1])!r} h; expected at most {MAX_TIME_H:g} h (114 years).")
     steps = np.flatnonzero(np.diff(t) <= 0)
     if steps.size:
         i = int(steps[0])
@@ -158,7 +166,7 @@ def simulate(
             # The modal solution checks itself: eigenvalues of slow modes in a stiff matrix are only
             # accurate to ~eps·|K|/|λ|, which shows up first as a mass-balance error.
             error = np.max(np.abs(amounts.sum(axis=1) - administered)) / reg.total_particles
-            if error > MASS_BALANCE_LIMIT:
+            if not error <= MASS_BALANCE_LIMIT:  # NaN (an overflow) falls back too
                 metadata["fallback"] = f"mass-balance error {error:.3g} of the dose > {MASS_BALANCE_LIMIT:g}"
                 amounts, used = expm_single(K, E, events, t), "expm"
     elif method == "expm":
@@ -168,6 +176,7 @@ def simulate(
         amounts = ode_single(params, K, E, events, t, rtol=rtol, atol=atol, solver=solver)
     if method != "ode":
         amounts = expand_reached(amounts, keep, N_LIVE)
+    _require_finite(amounts, used, K)
     vol = volumes(params.values)
     return SimulationResult(
         t_h=t,
@@ -181,6 +190,15 @@ def simulate(
         organ_volumes_ml=vol.organ_ml,
         metadata=metadata,
     )
+
+
+def _require_finite(amounts: np.ndarray, method: str, K: np.ndarray) -> None:
+    """Never return NaN or infinite amounts: they come from an overflow, which is a failure, not an answer."""
+    if not np.all(np.isfinite(amounts)):
+        raise SimulationError(
+            f"the {method} solution is not finite (an overflow): the fastest rate is {np.max(np.abs(K)):.3g} /h; "
+            "expected rates a solver can resolve: check for a rate constant many orders of magnitude too large."
+        )
 
 
 def _batch_values(params: ModelParameters, variations: Mapping[str, ArrayLike]) -> tuple[dict[str, np.ndarray], int]:
@@ -421,6 +439,12 @@ def simulate_batch(
     auc_all = np.empty((n_sets, n_org))
     auc_all[:, :-1] = auc
     auc_all[:, -1] = _administered_integral(events, float(t[-1])) - auc.sum(axis=1)
+    if not (np.all(np.isfinite(quantiles)) and np.all(np.isfinite(auc_all))):
+        worst = max(float(np.max(np.abs(v), where=np.isfinite(v), initial=0.0)) for v in values.values())
+        raise SimulationError(
+            f"the batch solution is not finite (an overflow); the largest varied or fixed value is {worst:.3g}: "
+            "expected rates a solver can resolve: check for a value many orders of magnitude too large."
+        )
     return BatchResult(
         t_h=t,
         percentiles=tuple(float(x) for x in q),

@@ -32,7 +32,7 @@ from exopk.errors import DosingError, InputError, ParameterError
 from exopk.model.graph import N_LIVE, ORGAN_POOLS, REPORTED_ORGANS, STATES, organ_membership, rate_matrices
 from exopk.model.parameters import ORGANS, ModelParameters
 from exopk.results import SimulationResult
-from exopk.simulation import check_routes, check_times, simulate
+from exopk.simulation import MAX_TIME_H, check_routes, check_times, simulate
 from exopk.solve.linear import expm_single, restrict_to_reached
 
 EXPOSURE_COMPARTMENTS: tuple[str, ...] = (
@@ -133,6 +133,8 @@ def auc_to_time(params: ModelParameters, regimen: Regimen | Dose | Sequence[Dose
         raise InputError("auc_to_time needs the linear model (every `capacity_particles` = inf).")
     if not isinstance(t_end_h, (int, float)) or not math.isfinite(t_end_h) or t_end_h <= 0:
         raise InputError(f"`t_end_h` must be a positive number of hours; got {t_end_h!r}.")
+    if t_end_h > MAX_TIME_H:
+        raise InputError(f"`t_end_h` = {t_end_h!r} h; expected at most {MAX_TIME_H:g} h (114 years).")
     reg = as_regimen(regimen)
     check_routes(params, reg)
     K, E = rate_matrices(params.values)

@@ -215,7 +215,7 @@ def _sigma(obs, scale: str, blq: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     if scale == "log" and np.any(quant & (y <= 0)):
         i = int(np.flatnonzero(quant & (y <= 0))[0])
         raise DataError(
-            f"column 'value', row {i + 1}: {obs['value'].iloc[i]!r} cannot be log-transformed; give a 'loq' "
+            f"column 'value', row {i + 1}: {float(obs['value'].iloc[i])!r} cannot be log-transformed; give a 'loq' "
             "column for values below the limit of quantification, or fit with scale='linear'"
         )
     return sigma, use, y, note
