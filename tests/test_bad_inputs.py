@@ -740,6 +740,27 @@ CLI_CASES = [
         outputs=FIT_OUTPUTS,
     ),
     case(
+        # found by the catalogue: the repeat was dropped silently and the fit ran
+        "fit-parameter-twice",
+        lambda t: [
+            "fit",
+            "--params",
+            "liver_uptake_vascular_per_h,liver_uptake_vascular_per_h",
+            data(t, "1,liver,percent_id,5,%ID"),
+        ],
+        "'liver_uptake_vascular_per_h'",
+        "appears twice",
+        outputs=FIT_OUTPUTS,
+    ),
+    case(
+        # found by the catalogue: two numpy overflow warnings reached stderr before the error
+        "set-rate-that-overflows",
+        lambda t: [*SIM_DOSE, "--set", "liver_uptake_vascular_per_h=1e30"],
+        "not finite (an overflow)",
+        "1e+30 /h",
+        "expected rates a solver can resolve",
+    ),
+    case(
         "sensitivity-unknown-output",
         lambda t: ["sensitivity", "--no-sobol", "--t-end", "1", "--outputs", "heart_auc"],
         "'heart_auc'",

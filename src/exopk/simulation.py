@@ -78,6 +78,7 @@ def check_routes(params: ModelParameters, regimen: Regimen) -> None:
         )
 
 
+@np.errstate(over="ignore", invalid="ignore")  # an overflow is reported by _require_finite, in one line
 def simulate(
     params: ModelParameters,
     regimen: Regimen | Dose | Sequence[Dose],

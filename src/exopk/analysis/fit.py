@@ -130,7 +130,11 @@ def _groups(params, parameters) -> dict[str, tuple[str, ...]]:
     if isinstance(parameters, Mapping):
         groups = {str(k): (v,) if isinstance(v, str) else tuple(v) for k, v in parameters.items()}
     else:
-        groups = {str(p): (str(p),) for p in parameters}
+        names = [str(p) for p in parameters]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:  # a dict would drop the repeat silently
+            raise FitError(f"`parameters`: {', '.join(map(repr, repeated))} appears twice; name each parameter once")
+        groups = {n: (n,) for n in names}
     if not groups:
         raise FitError("`parameters` is empty; name at least one model parameter to fit")
     seen: set[str] = set()
