@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from exopk.cli import build_parser, main
 
 import exopk
 from exopk.app import FormError, cli_commands, parse_form, python_code, run, scale_body_weight, start_in_thread
 from exopk.app.jobs import JobManager, parse_population
 from exopk.app.reproduce import regimen_csv, regimen_csv_name
+from exopk.cli import build_parser, main
 
 # A short grid keeps every run here fast; the page's default is 0-48 h every 0.05 h.
 FAST = {"t_end_h": "24", "dt_h": "0.5", "times_h": "1, 4, 24"}

@@ -62,5 +62,5 @@ def test_sobol_on_dask_equals_serial(client):
 def test_errors_on_workers_reach_the_caller(client):
     params = exopk.load_parameters()
     values = {"liver_uptake_vascular_per_h": np.array([1.0, 2.0])}
-    with pytest.raises(exopk.SimulationError, match="total dose is 0"):
+    with pytest.raises(exopk.DosingError, match="total dose is 0"):
         exopk.evaluate_outputs(params, exopk.IVBolus(dose_particles=0.0), T_H, values, ["blood_auc"], executor=client)

@@ -262,7 +262,7 @@ def test_from_frame_converts_micrograms_with_the_given_factor():
         (
             {"time_h": [0.0], "route": ["iv_bolus"], "dose_particles": ["many"]},
             {},
-            r"dose row 1: could not convert string to float: 'many'",
+            r"dose row 1: `dose_particles` must be a number; got 'many'",
         ),
     ],
 )
@@ -297,12 +297,12 @@ def test_from_csv_errors_name_the_file(tmp_path):
 
 def test_from_csv_unreadable_files(tmp_path):
     missing = tmp_path / "missing.csv"
-    with pytest.raises(exopk.DosingError, match=r"regimen file '.*missing\.csv' cannot be read"):
+    with pytest.raises(exopk.DosingError, match=r"regimen file '.*missing\.csv' does not exist"):
         exopk.Regimen.from_csv(missing)
 
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    with pytest.raises(exopk.DosingError, match=r"regimen file '.*empty\.csv' cannot be read"):
+    with pytest.raises(exopk.DosingError, match=r"regimen file '.*empty\.csv' is empty; expected a CSV table"):
         exopk.Regimen.from_csv(empty)
 
 

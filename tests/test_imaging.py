@@ -71,9 +71,9 @@ def test_deeper_organ_gives_less_radiance_for_the_same_label():
 
 def test_nuclear_labels_have_no_optical_signal(params):
     result = exopk.simulate_label(params, exopk.IVBolus(dose_particles=DOSE_PARTICLES), [0.0, 1.0], "I-125")
-    with pytest.raises(exopk.SimulationError, match="not optical"):
+    with pytest.raises(exopk.InputError, match="not optical"):
         result.radiance_au("liver")
-    with pytest.raises(exopk.SimulationError, match="not optical"):
+    with pytest.raises(exopk.InputError, match="not optical"):
         exopk.plot_whole_body(result, [1.0])
 
 
@@ -103,7 +103,7 @@ def test_whole_body_and_apparent_vs_true_plots(dir_result, params, tmp_path):
     fig = exopk.plot_whole_body(dir_result, [1.0, 24.0])
     assert len(fig.axes) == 2 * 2 + 1  # two views x two times, and the colour bar
     plt.close(fig)
-    with pytest.raises(exopk.SimulationError, match="image times must lie within"):
+    with pytest.raises(exopk.InputError, match="image times must lie within"):
         exopk.plot_whole_body(dir_result, [500.0])
 
     other = exopk.simulate_label(params, exopk.IVBolus(dose_particles=DOSE_PARTICLES), dir_result.t_h, "In-111")

@@ -180,9 +180,9 @@ def test_bad_executor_and_arguments(params):
     pop = exopk.sample_population(params, 10, CV, seed=0)
     with pytest.raises(exopk.ExecutorError, match="Executor"):
         exopk.simulate_population(pop, DOSE, T_H, executor="dask")
-    with pytest.raises(exopk.SimulationError, match="chunk_size"):
+    with pytest.raises(exopk.InputError, match="chunk_size"):
         exopk.simulate_population(pop, DOSE, T_H, chunk_size=0)
-    with pytest.raises(exopk.SimulationError, match="nca_organs"):
+    with pytest.raises(exopk.InputError, match="nca_organs"):
         exopk.simulate_population(pop, DOSE, T_H, nca_organs=("heart",))
 
 

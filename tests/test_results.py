@@ -163,13 +163,11 @@ def test_degradation_dominates_default_elimination(bolus_result):
 
 
 def test_unknown_organ_and_pathway_are_errors(bolus_result):
-    with pytest.raises(exopk.SimulationError, match=r"unknown organ 'heart'; expected one of: blood, lung, liver"):
+    with pytest.raises(exopk.InputError, match=r"unknown organ 'heart'; expected one of: blood, lung, liver"):
         bolus_result.percent_id("heart")
-    with pytest.raises(exopk.SimulationError, match=r"unknown organ 'eliminated'; expected one of: blood, .*rest\."):
+    with pytest.raises(exopk.InputError, match=r"unknown organ 'eliminated'; expected one of: blood, .*rest\."):
         bolus_result.concentration_particles_per_ml("eliminated")
-    with pytest.raises(
-        exopk.SimulationError, match=r"unknown elimination pathway 'sweat'; expected one of: degraded_lung"
-    ):
+    with pytest.raises(exopk.InputError, match=r"unknown elimination pathway 'sweat'; expected one of: degraded_lung"):
         bolus_result.eliminated("sweat")
 
 

@@ -242,9 +242,9 @@ def test_dte_is_100_and_dtp_0_for_a_route_that_only_reaches_blood(params):
 
 
 def test_targeting_metrics_refuse_non_positive_aucs():
-    with pytest.raises(exopk.SimulationError, match="brain_auc_iv"):
+    with pytest.raises(exopk.InputError, match="brain_auc_iv"):
         targeting_metrics(1.0, 1.0, 0.0, 1.0)
-    with pytest.raises(exopk.SimulationError, match="blood_auc_in"):
+    with pytest.raises(exopk.InputError, match="blood_auc_in"):
         targeting_metrics(1.0, math.nan, 1.0, 1.0)
 
 

@@ -217,9 +217,7 @@ def test_exact_method_refuses_non_linear_model(params):
     saturable = params.replace(liver_capacity_particles=1e12)
 
     for method in ("exact", "expm"):
-        with pytest.raises(
-            exopk.SimulationError, match=rf"`method`='{method}' needs the linear model.*use method='ode'"
-        ):
+        with pytest.raises(exopk.InputError, match=rf"`method`='{method}' needs the linear model.*use method='ode'"):
             exopk.simulate(saturable, REGIMENS["bolus"], T_H, method=method)
 
 
@@ -256,7 +254,7 @@ def test_other_stiff_solvers_agree(params, solver):
     ],
 )
 def test_simulate_rejects_bad_options(params, kwargs, message):
-    with pytest.raises(exopk.SimulationError, match=message):
+    with pytest.raises(exopk.InputError, match=message):
         exopk.simulate(params, REGIMENS["bolus"], T_H, **kwargs)
 
 
@@ -273,17 +271,17 @@ def test_simulate_rejects_bad_options(params, kwargs, message):
     ],
 )
 def test_simulate_rejects_bad_times(params, t_h, message):
-    with pytest.raises(exopk.SimulationError, match=message):
+    with pytest.raises(exopk.InputError, match=message):
         exopk.simulate(params, REGIMENS["bolus"], t_h)
 
 
 def test_simulate_rejects_non_parameters():
-    with pytest.raises(exopk.SimulationError, match=r"`params` must be ModelParameters.*got dict"):
+    with pytest.raises(exopk.InputError, match=r"`params` must be ModelParameters.*got dict"):
         exopk.simulate({}, REGIMENS["bolus"], T_H)
 
 
 def test_simulate_rejects_a_zero_total_dose(params):
-    with pytest.raises(exopk.SimulationError, match=r"total dose is 0 particles; %ID is undefined"):
+    with pytest.raises(exopk.DosingError, match=r"total dose is 0 particles; %ID is undefined"):
         exopk.simulate(params, exopk.IVBolus(dose_particles=0.0), T_H)
 
 
@@ -573,12 +571,12 @@ def test_batch_rejects_bad_variations(params, bad_variations, message):
     ],
 )
 def test_batch_rejects_bad_options(params, kwargs, message):
-    with pytest.raises(exopk.SimulationError, match=message):
+    with pytest.raises(exopk.InputError, match=message):
         exopk.simulate_batch(params, REGIMENS["bolus"], BATCH_T_H, {"liver_uptake_vascular_per_h": [1.0]}, **kwargs)
 
 
 def test_batch_refuses_non_linear_base_parameters(params):
-    with pytest.raises(exopk.SimulationError, match=r"simulate_batch solves the linear model only"):
+    with pytest.raises(exopk.InputError, match=r"simulate_batch solves the linear model only"):
         exopk.simulate_batch(
             params.replace(liver_capacity_particles=1e12),
             REGIMENS["bolus"],
@@ -602,7 +600,7 @@ def test_batch_results_do_not_depend_on_worker_threads(params, variations):
 
 @pytest.mark.parametrize("workers", [0, -1, 1.5, True])
 def test_batch_rejects_bad_worker_counts(params, variations, workers):
-    with pytest.raises(exopk.SimulationError, match=r"`workers` must be a positive integer or None"):
+    with pytest.raises(exopk.InputError, match=r"`workers` must be a positive integer or None"):
         exopk.simulate_batch(params, REGIMENS["bolus"], BATCH_T_H, variations, workers=workers)
 
 

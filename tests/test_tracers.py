@@ -156,7 +156,7 @@ def test_replace_rejects_unknown_and_invalid_values():
 
 def test_labelled_simulation_of_a_nonlinear_model_is_refused(params):
     saturable = params.replace(liver_capacity_particles=1e12)
-    with pytest.raises(exopk.SimulationError, match="linear EV model"):
+    with pytest.raises(exopk.InputError, match="linear EV model"):
         _bolus(saturable, "DiR")
 
 

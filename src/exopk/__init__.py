@@ -13,11 +13,9 @@ from exopk.analysis.compare import (
     compare_routes,
     targeting_metrics,
 )
-from exopk.analysis.fit import FitError, FitResult, fit
-from exopk.analysis.nca import NCA_PARAMETERS, NCAError, NCAResult, SparseNCAResult, nca, sparse_nca
-from exopk.analysis.observations import DataError
+from exopk.analysis.fit import FitResult, fit
+from exopk.analysis.nca import NCA_PARAMETERS, NCAResult, SparseNCAResult, nca, sparse_nca
 from exopk.analysis.population import (
-    PopulationError,
     PopulationResult,
     VirtualPopulation,
     allometric_exponent,
@@ -27,7 +25,6 @@ from exopk.analysis.population import (
 from exopk.analysis.sensitivity import (
     OUTPUT_METRICS,
     LocalSensitivity,
-    SensitivityError,
     SobolIndices,
     evaluate_outputs,
     local_sensitivity,
@@ -48,7 +45,21 @@ from exopk.dosing import (
     Subcutaneous,
     particles_from_protein,
 )
-from exopk.errors import DosingError, ExopkError, ParameterError, SimulationError
+from exopk.errors import (
+    DataError,
+    DependencyError,
+    DosingError,
+    ExecutorError,
+    ExopkError,
+    FitError,
+    InputError,
+    NCAError,
+    OutputError,
+    ParameterError,
+    PopulationError,
+    SensitivityError,
+    SimulationError,
+)
 from exopk.io.datasets import Dataset, list_datasets, load_dataset
 from exopk.io.sbml import export_sbml
 from exopk.model.allometry import DoseScaling, scale_dose, species_reference
@@ -72,7 +83,6 @@ from exopk.plots.imaging import plot_apparent_vs_true, plot_whole_body
 from exopk.plots.organs import plot_organ_curves
 from exopk.results import BatchResult, SimulationResult
 from exopk.simulation import simulate, simulate_batch
-from exopk.solve.executors import ExecutorError
 
 __all__ = [
     "ELIMINATION_PATHWAYS",
@@ -84,6 +94,9 @@ __all__ = [
     "BatchResult",
     "DosingError",
     "ExopkError",
+    "InputError",
+    "DependencyError",
+    "OutputError",
     "IVBolus",
     "IVInfusion",
     "Intranasal",

@@ -307,6 +307,11 @@ class IVInfusion:
             raise DosingError(f"`duration_h` must be a number; got {self.duration_h!r}.")
         if not math.isfinite(self.duration_h) or self.duration_h <= 0:
             raise DosingError(f"`duration_h` of an infusion must be positive and finite; got {self.duration_h!r}.")
+        if not math.isfinite(self.dose_particles / self.duration_h):
+            raise DosingError(
+                f"`dose_particles` / `duration_h` = {self.dose_particles!r} / {self.duration_h!r} h overflows; "
+                "expected a finite infusion rate (particles/h)."
+            )
 
     @classmethod
     def from_rate(cls, rate_particles_per_h: float, duration_h: float, t_h: float = 0.0) -> IVInfusion:
@@ -442,6 +447,12 @@ class Regimen:
         where : str
             Name of the table's origin, used in error messages (e.g. a file name).
         """
+        import pandas as pd
+
+        if not isinstance(table, pd.DataFrame):
+            raise DosingError(
+                f"{where}: expected a pandas DataFrame with one row per dose; got {type(table).__name__}."
+            )
         columns = set(table.columns)
         expected = "expected time_h, route, dose_particles or dose_ug, duration_h, site, lower_airway_fraction"
         for required in ("time_h", "route"):
@@ -473,17 +484,19 @@ class Regimen:
         for row_number, row in enumerate(table.to_dict("records"), start=1):
             try:
                 route = row["route"]
-                t_h = float(row["time_h"])
+                if route is None or (isinstance(route, float) and math.isnan(route)):
+                    raise DosingError(f"missing `route`; expected one of: {', '.join(ROUTES)}.")
+                t_h = _cell_number(row["time_h"], "time_h")
                 amount = (
-                    float(row["dose_particles"])
+                    _cell_number(row["dose_particles"], "dose_particles")
                     if has_particles
-                    else particles_from_protein(float(row["dose_ug"]), particles_per_ug)
+                    else particles_from_protein(_cell_number(row["dose_ug"], "dose_ug"), particles_per_ug)
                 )
                 duration = row.get("duration_h", 0.0)
                 duration = (
                     0.0
                     if duration is None or (isinstance(duration, float) and math.isnan(duration))
-                    else float(duration)
+                    else _cell_number(duration, "duration_h")
                 )
                 site = row.get("site")
                 site = None if site is None or (isinstance(site, float) and math.isnan(site)) else str(site)
@@ -494,7 +507,11 @@ class Regimen:
                 if route != "local" and site is not None:
                     raise DosingError(f"`site` applies to route local only; got {site!r} for {route}.")
                 lungs = row.get("lower_airway_fraction")
-                lungs = None if lungs is None or (isinstance(lungs, float) and math.isnan(lungs)) else float(lungs)
+                lungs = (
+                    None
+                    if lungs is None or (isinstance(lungs, float) and math.isnan(lungs))
+                    else _cell_number(lungs, "lower_airway_fraction")
+                )
                 if route != "intranasal" and lungs is not None:
                     raise DosingError(f"`lower_airway_fraction` applies to route intranasal only; got {route}.")
                 if route == "iv_infusion":
@@ -517,14 +534,28 @@ class Regimen:
 
     @classmethod
     def from_csv(cls, path: str | Path, *, particles_per_ug: float | None = None) -> Regimen:
-        """Read a regimen table from a CSV file (see :meth:`from_frame` for the columns)."""
-        import pandas as pd
+        """Read a regimen table from a CSV file (see :meth:`from_frame` for the columns).
 
-        try:
-            table = pd.read_csv(path)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            raise DosingError(f"regimen file {str(path)!r} cannot be read: {err}") from None
+        Raises
+        ------
+        DosingError
+            The file is missing, not a regular file, not UTF-8 text, empty or not a CSV table,
+            or a row is invalid (the message names the file, row and column).
+        """
+        from exopk.model.files import read_csv
+
+        table = read_csv(path, "regimen file", error=DosingError)
         return cls.from_frame(table, particles_per_ug=particles_per_ug, where=str(path))
+
+
+def _cell_number(value: object, column: str) -> float:
+    """One cell of a regimen table as a float; DosingError naming the column for text or true/false."""
+    if isinstance(value, (bool, np.bool_)):
+        raise DosingError(f"`{column}` must be a number; got {value!r}.")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DosingError(f"`{column}` must be a number; got {value!r}.") from None
 
 
 def as_regimen(regimen: Regimen | Dose | Sequence[Dose]) -> Regimen:

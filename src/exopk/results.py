@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from exopk.dosing import Regimen
-from exopk.errors import SimulationError
+from exopk.errors import InputError
 from exopk.model.graph import (
     ELIMINATION_PATHWAYS,
     N_LIVE,
@@ -67,7 +67,7 @@ def percentile_frame(t_h: np.ndarray, percentiles, percent_id_percentiles: np.nd
 
 def _check_organ(organ: str, allowed: tuple[str, ...] = REPORTED_ORGANS) -> int:
     if organ not in allowed:
-        raise SimulationError(f"unknown organ {organ!r}; expected one of: {', '.join(allowed)}.")
+        raise InputError(f"unknown organ {organ!r}; expected one of: {', '.join(allowed)}.")
     return allowed.index(organ)
 
 
@@ -191,7 +191,7 @@ class SimulationResult:
         if pathway is None:
             return self.amounts_particles[:, N_LIVE:].sum(axis=1)
         if pathway not in ELIMINATION_PATHWAYS:
-            raise SimulationError(
+            raise InputError(
                 f"unknown elimination pathway {pathway!r}; expected one of: {', '.join(ELIMINATION_PATHWAYS)}."
             )
         return self.amounts_particles[:, state_index(pathway)]

@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike
 
 import exopk.solve.linear as _solve
 from exopk.dosing import DEPOT_ROUTES, Dose, Events, Regimen, as_regimen
-from exopk.errors import DosingError, ParameterError, SimulationError
+from exopk.errors import DosingError, InputError, ParameterError, SimulationError
 from exopk.model.graph import N_LIVE, N_SINK, organ_membership, rate_matrices, reachable_live_states, volumes
 from exopk.model.parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
 from exopk.results import BatchResult, SimulationResult
@@ -35,21 +35,35 @@ MASS_BALANCE_LIMIT = 1e-10
 """Relative mass-balance error above which an exact (modal) solution is redone by expm stepping."""
 
 
+MAX_TIME_H = 1e6
+"""Latest output time accepted (h): 114 years, beyond any EV study; times near 1e300 h overflow the
+matrix exponentials (found by the bad-input catalogue, issue 12), so they are refused, not answered."""
+
+
 def check_times(t_h: ArrayLike, name: str = "t_h") -> np.ndarray:
-    """Validate output times: a non-empty, finite, non-negative, strictly increasing 1-D array."""
+    """Validate output times: a non-empty, finite, non-negative, strictly increasing 1-D array, at most
+    :data:`MAX_TIME_H`."""
+    if t_h is None or isinstance(t_h, (str, bytes)):
+        raise InputError(f"`{name}` must be an array of times in hours; got {t_h!r}.")
     try:
         t = np.asarray(t_h, dtype=float)
     except (TypeError, ValueError):
-        raise SimulationError(f"`{name}` must be an array of times in hours; got {t_h!r}.") from None
+        raise InputError(f"`{name}` must be an array of times in hours; got {t_h!r}.") from None
     t = np.atleast_1d(t)
     if t.ndim != 1 or t.size == 0:
-        raise SimulationError(f"`{name}` must be a non-empty 1-D array of times in hours; got shape {t.shape}.")
-    if not np.all(np.isfinite(t)) or np.any(t < 0):
-        raise SimulationError(
-            f"`{name}` must be finite and non-negative (h); got min {np.nanmin(t)!r}, max {np.nanmax(t)!r}."
+        raise InputError(f"`{name}` must be a non-empty 1-D array of times in hours; got shape {t.shape}.")
+    bad = np.flatnonzero(~np.isfinite(t) | (t < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"`{name}` must be finite and non-negative (h); got {float(t[i])!r} at index {i}.")
+    if t[-1] > MAX_TIME_H:
+        raise InputError(f"`{name}` ends at {float(t[-1])!r} h; expected at most {MAX_TIME_H:g} h (114 years).")
+    steps = np.flatnonzero(np.diff(t) <= 0)
+    if steps.size:
+        i = int(steps[0])
+        raise InputError(
+            f"`{name}` must be strictly increasing; got {float(t[i])!r} then {float(t[i + 1])!r} at index {i + 1}."
         )
-    if np.any(np.diff(t) <= 0):
-        raise SimulationError(f"`{name}` must be strictly increasing; got {t[:5]!r}...")
     return t
 
 
@@ -64,6 +78,7 @@ def check_routes(params: ModelParameters, regimen: Regimen) -> None:
         )
 
 
+@np.errstate(over="ignore", invalid="ignore")  # an overflow is reported by _require_finite, in one line
 def simulate(
     params: ModelParameters,
     regimen: Regimen | Dose | Sequence[Dose],
@@ -102,31 +117,31 @@ def simulate(
 
     Raises
     ------
-    SimulationError
-        Invalid times or method, the exact method asked of a non-linear model, or a solver failure.
+    InputError
+        Invalid times, method or solver name, or the exact method asked of a non-linear model.
     DosingError
-        Invalid doses.
+        Invalid doses, or a total dose of 0 particles.
+    SimulationError
+        The solver failed.
     """
     if not isinstance(params, ModelParameters):
-        raise SimulationError(
-            f"`params` must be ModelParameters (see exopk.load_parameters); got {type(params).__name__}."
-        )
+        raise InputError(f"`params` must be ModelParameters (see exopk.load_parameters); got {type(params).__name__}.")
     reg = as_regimen(regimen)
     t = check_times(t_h)
     if reg.total_particles <= 0:
-        raise SimulationError("the regimen's total dose is 0 particles; %ID is undefined. Give a positive dose.")
+        raise DosingError("the regimen's total dose is 0 particles; %ID is undefined. Give a positive dose.")
     check_routes(params, reg)
     if method is None:
         method = "exact" if params.is_linear else "ode"
     if method not in ("exact", "expm", "ode"):
-        raise SimulationError(f"`method` must be 'exact', 'expm' or 'ode'; got {method!r}.")
+        raise InputError(f"`method` must be 'exact', 'expm' or 'ode'; got {method!r}.")
     if method != "ode" and not params.is_linear:
-        raise SimulationError(
+        raise InputError(
             f"`method`={method!r} needs the linear model, but an organ has a finite `capacity_particles`; "
             "use method='ode'."
         )
     if solver not in ("BDF", "Radau", "LSODA"):
-        raise SimulationError(f"`solver` must be 'BDF', 'Radau' or 'LSODA'; got {solver!r}.")
+        raise InputError(f"`solver` must be 'BDF', 'Radau' or 'LSODA'; got {solver!r}.")
     K, E = rate_matrices(params.values)
     K, E = K[0], E[0]
     events = reg.events()
@@ -152,7 +167,7 @@ def simulate(
             # The modal solution checks itself: eigenvalues of slow modes in a stiff matrix are only
             # accurate to ~eps·|K|/|λ|, which shows up first as a mass-balance error.
             error = np.max(np.abs(amounts.sum(axis=1) - administered)) / reg.total_particles
-            if error > MASS_BALANCE_LIMIT:
+            if not error <= MASS_BALANCE_LIMIT:  # NaN (an overflow) falls back too
                 metadata["fallback"] = f"mass-balance error {error:.3g} of the dose > {MASS_BALANCE_LIMIT:g}"
                 amounts, used = expm_single(K, E, events, t), "expm"
     elif method == "expm":
@@ -162,6 +177,7 @@ def simulate(
         amounts = ode_single(params, K, E, events, t, rtol=rtol, atol=atol, solver=solver)
     if method != "ode":
         amounts = expand_reached(amounts, keep, N_LIVE)
+    _require_finite(amounts, used, K)
     vol = volumes(params.values)
     return SimulationResult(
         t_h=t,
@@ -175,6 +191,15 @@ def simulate(
         organ_volumes_ml=vol.organ_ml,
         metadata=metadata,
     )
+
+
+def _require_finite(amounts: np.ndarray, method: str, K: np.ndarray) -> None:
+    """Never return NaN or infinite amounts: they come from an overflow, which is a failure, not an answer."""
+    if not np.all(np.isfinite(amounts)):
+        raise SimulationError(
+            f"the {method} solution is not finite (an overflow): the fastest rate is {np.max(np.abs(K)):.3g} /h; "
+            "expected rates a solver can resolve: check for a rate constant many orders of magnitude too large."
+        )
 
 
 def _batch_values(params: ModelParameters, variations: Mapping[str, ArrayLike]) -> tuple[dict[str, np.ndarray], int]:
@@ -317,24 +342,24 @@ def simulate_batch(
     BatchResult
     """
     if not isinstance(params, ModelParameters):
-        raise SimulationError(f"`params` must be ModelParameters; got {type(params).__name__}.")
+        raise InputError(f"`params` must be ModelParameters; got {type(params).__name__}.")
     reg = as_regimen(regimen)
     t = check_times(t_h)
     q = np.asarray(percentiles, dtype=float)
     if q.ndim != 1 or q.size == 0 or np.any((q < 0) | (q > 100)) or not np.all(np.isfinite(q)):
-        raise SimulationError(f"`percentiles` must be numbers in [0, 100]; got {percentiles!r}.")
+        raise InputError(f"`percentiles` must be numbers in [0, 100]; got {percentiles!r}.")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise SimulationError(f"`workers` must be a positive integer or None; got {workers!r}.")
+        raise InputError(f"`workers` must be a positive integer or None; got {workers!r}.")
     if not (isinstance(memory_mb, (int, float)) and math.isfinite(memory_mb) and memory_mb > 0):
-        raise SimulationError(f"`memory_mb` must be positive; got {memory_mb!r}.")
+        raise InputError(f"`memory_mb` must be positive; got {memory_mb!r}.")
     if not params.is_linear:
-        raise SimulationError("simulate_batch solves the linear model only; set every `capacity_particles` to inf.")
+        raise InputError("simulate_batch solves the linear model only; set every `capacity_particles` to inf.")
     check_routes(params, reg)
     values, n_sets = _batch_values(params, variations)
     events = reg.events()
     dose = reg.total_particles
     if dose <= 0:
-        raise SimulationError("the regimen's total dose is 0 particles; %ID is undefined.")
+        raise DosingError("the regimen's total dose is 0 particles; %ID is undefined.")
     member = organ_membership()[:-1, :N_LIVE]  # reported organs except `eliminated`
     modal = batch_modal(values, events, member, workers=workers)
     bad = np.flatnonzero(ill_conditioned(modal["cond"]))
@@ -415,6 +440,12 @@ def simulate_batch(
     auc_all = np.empty((n_sets, n_org))
     auc_all[:, :-1] = auc
     auc_all[:, -1] = _administered_integral(events, float(t[-1])) - auc.sum(axis=1)
+    if not (np.all(np.isfinite(quantiles)) and np.all(np.isfinite(auc_all))):
+        worst = max(float(np.max(np.abs(v), where=np.isfinite(v), initial=0.0)) for v in values.values())
+        raise SimulationError(
+            f"the batch solution is not finite (an overflow); the largest varied or fixed value is {worst:.3g}: "
+            "expected rates a solver can resolve: check for a value many orders of magnitude too large."
+        )
     return BatchResult(
         t_h=t,
         percentiles=tuple(float(x) for x in q),

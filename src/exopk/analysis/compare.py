@@ -28,11 +28,11 @@ from exopk.dosing import (
     Subcutaneous,
     as_regimen,
 )
-from exopk.errors import DosingError, SimulationError
+from exopk.errors import DosingError, InputError, ParameterError
 from exopk.model.graph import N_LIVE, ORGAN_POOLS, REPORTED_ORGANS, STATES, organ_membership, rate_matrices
 from exopk.model.parameters import ORGANS, ModelParameters
 from exopk.results import SimulationResult
-from exopk.simulation import check_routes, check_times, simulate
+from exopk.simulation import MAX_TIME_H, check_routes, check_times, simulate
 from exopk.solve.linear import expm_single, restrict_to_reached
 
 EXPOSURE_COMPARTMENTS: tuple[str, ...] = (
@@ -81,16 +81,20 @@ def auc_to_infinity(params: ModelParameters, regimen: Regimen | Dose | Sequence[
 
     Raises
     ------
-    SimulationError
-        Non-linear model, or a dose reaching a state with no way out (infinite AUC).
+    InputError
+        Non-linear model.
+    DosingError
+        A total dose of 0 particles.
+    ParameterError
+        A dose reaching a state with no way out (infinite AUC).
     """
     if not params.is_linear:
-        raise SimulationError("auc_to_infinity needs the linear model (every `capacity_particles` = inf).")
+        raise InputError("auc_to_infinity needs the linear model (every `capacity_particles` = inf).")
     reg = as_regimen(regimen)
     check_routes(params, reg)
     dose = reg.total_particles
     if dose <= 0:
-        raise SimulationError("the regimen's total dose is 0 particles; %ID is undefined.")
+        raise DosingError("the regimen's total dose is 0 particles; %ID is undefined.")
     events = reg.events()
     given = events.bolus_amounts.sum(axis=0) + (
         (events.infusion_end_h - events.infusion_start_h) @ events.infusion_rates
@@ -98,7 +102,7 @@ def auc_to_infinity(params: ModelParameters, regimen: Regimen | Dose | Sequence[
     K, E = rate_matrices(params.values)
     reach, sub, _, _ = restrict_to_reached(K[0], E[0], events)
     if np.linalg.cond(sub) > 1e13:  # a reachable state without a way out: no finite AUC
-        raise SimulationError("a dose reaches states with no elimination; the AUC to infinity is infinite.")
+        raise ParameterError("a dose reaches states with no elimination; the AUC to infinity is infinite.")
     amount_h = np.zeros(N_LIVE)
     amount_h[reach] = -np.linalg.solve(sub, given[reach])
     auc = _exposure_matrix() @ amount_h * (100.0 / dose)
@@ -126,9 +130,11 @@ def auc_to_time(params: ModelParameters, regimen: Regimen | Dose | Sequence[Dose
         ``{place: AUC}`` for every name in :data:`EXPOSURE_COMPARTMENTS` (%ID·h).
     """
     if not params.is_linear:
-        raise SimulationError("auc_to_time needs the linear model (every `capacity_particles` = inf).")
+        raise InputError("auc_to_time needs the linear model (every `capacity_particles` = inf).")
     if not isinstance(t_end_h, (int, float)) or not math.isfinite(t_end_h) or t_end_h <= 0:
-        raise SimulationError(f"`t_end_h` must be a positive number of hours; got {t_end_h!r}.")
+        raise InputError(f"`t_end_h` must be a positive number of hours; got {t_end_h!r}.")
+    if t_end_h > MAX_TIME_H:
+        raise InputError(f"`t_end_h` = {t_end_h!r} h; expected at most {MAX_TIME_H:g} h (114 years).")
     reg = as_regimen(regimen)
     check_routes(params, reg)
     K, E = rate_matrices(params.values)
@@ -176,7 +182,7 @@ def targeting_metrics(
     }
     for name, value in values.items():
         if not isinstance(value, (int, float, np.floating)) or not math.isfinite(value) or value <= 0:
-            raise SimulationError(f"`{name}` must be a positive finite AUC; got {value!r}.")
+            raise InputError(f"`{name}` must be a positive finite AUC; got {value!r}.")
     dte = (brain_auc_in / blood_auc_in) / (brain_auc_iv / blood_auc_iv) * 100.0
     b_x = brain_auc_iv / blood_auc_iv * blood_auc_in
     dtp = (brain_auc_in - b_x) / brain_auc_in * 100.0
@@ -280,13 +286,13 @@ class RouteComparison:
         """DTE % and DTP % of ``route`` against the IV reference (see :func:`targeting_metrics`)."""
         self._check(route)
         if self.reference is None:
-            raise SimulationError("DTE and DTP need an intravenous reference: include iv_bolus in the routes.")
+            raise InputError("DTE and DTP need an intravenous reference: include iv_bolus in the routes.")
         a, r = self.auc_inf_percent_id_h[route], self.auc_inf_percent_id_h[self.reference]
         return targeting_metrics(a["brain_extravascular"], a["blood"], r["brain_extravascular"], r["blood"])
 
     def _check(self, route: str) -> None:
         if route not in self.results:
-            raise SimulationError(f"route {route!r} was not compared; compared: {', '.join(self.results)}.")
+            raise InputError(f"route {route!r} was not compared; compared: {', '.join(self.results)}.")
 
     def metrics_frame(self):
         """Exposure and targeting metrics as a tidy table ``route, organ, quantity, value, unit``.
@@ -369,7 +375,7 @@ def compare_routes(
     if isinstance(routes, str):
         routes = (routes,)
     if len(routes) == 0:
-        raise SimulationError("`routes` is empty; give at least one route.")
+        raise InputError("`routes` is empty; give at least one route.")
     doses: dict[str, Dose] = {}
     for entry in routes:
         if isinstance(entry, str):
@@ -380,7 +386,7 @@ def compare_routes(
             dose = as_regimen(entry).doses[0]
         label = f"local:{dose.state}" if isinstance(dose, LocalInjection) else dose.route
         if label in doses:
-            raise SimulationError(f"route {label!r} is listed twice.")
+            raise InputError(f"route {label!r} is listed twice.")
         doses[label] = dose
     reference = "iv_bolus"
     if reference not in doses:

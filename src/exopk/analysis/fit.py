@@ -44,14 +44,10 @@ from typing import Any
 import numpy as np
 
 from exopk.analysis.observations import FITTABLE_QUANTITIES, DataError, check_observations, predict
-from exopk.errors import ExopkError, ParameterError
+from exopk.errors import FitError, ParameterError
 
 BLQ_RULES = ("censored", "loq/2", "drop")
 CHI2_95_1DF = 3.841458820694124
-
-
-class FitError(ExopkError, ValueError):
-    """A fit cannot be set up (unknown parameter, bad bounds, too few data) or failed."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +130,11 @@ def _groups(params, parameters) -> dict[str, tuple[str, ...]]:
     if isinstance(parameters, Mapping):
         groups = {str(k): (v,) if isinstance(v, str) else tuple(v) for k, v in parameters.items()}
     else:
-        groups = {str(p): (str(p),) for p in parameters}
+        names = [str(p) for p in parameters]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:  # a dict would drop the repeat silently
+            raise FitError(f"`parameters`: {', '.join(map(repr, repeated))} appears twice; name each parameter once")
+        groups = {n: (n,) for n in names}
     if not groups:
         raise FitError("`parameters` is empty; name at least one model parameter to fit")
     seen: set[str] = set()
@@ -219,7 +219,7 @@ def _sigma(obs, scale: str, blq: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     if scale == "log" and np.any(quant & (y <= 0)):
         i = int(np.flatnonzero(quant & (y <= 0))[0])
         raise DataError(
-            f"column 'value', row {i + 1}: {obs['value'].iloc[i]!r} cannot be log-transformed; give a 'loq' "
+            f"column 'value', row {i + 1}: {float(obs['value'].iloc[i])!r} cannot be log-transformed; give a 'loq' "
             "column for values below the limit of quantification, or fit with scale='linear'"
         )
     return sigma, use, y, note

@@ -59,7 +59,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from exopk.errors import ExopkError
+from exopk.errors import NCAError
 
 LAMBDA_Z_MIN_POINTS = 3
 """Fewest points in the terminal log-linear fit (PKNCA ``min.hl.points``)."""
@@ -72,10 +72,6 @@ LAMBDA_Z_RULES = ("pknca", "winnonlin")
 BLQ_RULES = ("zero", "drop", "zero-before-tmax", "loq/2")
 """Values of ``blq``."""
 _BLOCK_ELEMENTS = 1 << 17  # curves x times analysed at once (~1 MB per temporary)
-
-
-class NCAError(ExopkError, ValueError):
-    """Data given to the non-compartmental analysis are invalid (times, concentrations, dose)."""
 
 
 NCA_PARAMETERS: tuple[str, ...] = (

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from exopk.errors import ExopkError
+from exopk.errors import DataError
 
 REQUIRED_COLUMNS = ("time_h", "organ", "quantity", "value", "unit")
 OPTIONAL_COLUMNS = ("sd", "n", "loq", "weight")
@@ -50,13 +50,15 @@ FITTABLE_QUANTITIES = (
 )
 
 
-class DataError(ExopkError, ValueError):
-    """An observation table is malformed: the message names the column, row and value at fault."""
-
-
 def _row(frame, i: int) -> str:
     r = frame.iloc[i]
-    return f"row {i + 1} (time_h={r['time_h']!r}, organ={r['organ']!r}, quantity={r['quantity']!r})"
+    time_h, organ, quantity = (_plain(r[c]) for c in ("time_h", "organ", "quantity"))
+    return f"row {i + 1} (time_h={time_h!r}, organ={organ!r}, quantity={quantity!r})"
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds, so that messages show ``1.0``, not ``np.float64(1.0)``."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def check_observations(frame, where: str = "data", quantities: tuple[str, ...] | None = None):
@@ -104,16 +106,22 @@ def check_observations(frame, where: str = "data", quantities: tuple[str, ...] |
     for column in ("time_h", "value", "sd", "n", "loq", "weight"):
         if column not in out.columns:
             continue
+        if pd.api.types.is_bool_dtype(out[column]):
+            raise DataError(
+                f"{where}: column {column!r}, {_row(out, 0)}: {_plain(out[column].iloc[0])!r} is not a number"
+            )
         numeric = pd.to_numeric(out[column], errors="coerce")
         bad = numeric.isna() & out[column].notna()
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(f"{where}: column {column!r}, {_row(out, i)}: {out[column].iloc[i]!r} is not a number")
+            raise DataError(
+                f"{where}: column {column!r}, {_row(out, i)}: {_plain(out[column].iloc[i])!r} is not a number"
+            )
         out[column] = numeric.astype(float)
     for i in range(len(out)):
         t = out["time_h"].iloc[i]
         if not np.isfinite(t) or t < 0:
-            raise DataError(f"{where}: column 'time_h', {_row(out, i)}: {t!r}; expected a finite time >= 0 (h)")
+            raise DataError(f"{where}: column 'time_h', {_row(out, i)}: {_plain(t)!r}; expected a finite time >= 0 (h)")
         organ, quantity, unit = out["organ"].iloc[i], out["quantity"].iloc[i], out["unit"].iloc[i]
         if organ not in organs:
             raise DataError(
@@ -139,14 +147,16 @@ def check_observations(frame, where: str = "data", quantities: tuple[str, ...] |
     for i in range(len(out)):
         value, q = out["value"].iloc[i], out["loq"].iloc[i]
         if np.isfinite(q) and q <= 0:
-            raise DataError(f"{where}: column 'loq', {_row(out, i)}: {q!r}; expected a limit of quantification > 0")
+            raise DataError(
+                f"{where}: column 'loq', {_row(out, i)}: {_plain(q)!r}; expected a limit of quantification > 0"
+            )
         if math.isnan(value) and not np.isfinite(q):
             raise DataError(
                 f"{where}: column 'value', {_row(out, i)}: NaN (missing value); remove the row, or "
                 "give a 'loq' column if the value was below the limit of quantification"
             )
         if np.isinf(value) or value < 0:
-            raise DataError(f"{where}: column 'value', {_row(out, i)}: {value!r}; expected a finite value >= 0")
+            raise DataError(f"{where}: column 'value', {_row(out, i)}: {_plain(value)!r}; expected a finite value >= 0")
     out["blq"] = np.isfinite(out["loq"]) & (out["value"].isna() | (out["value"] < out["loq"]))
     for column, default in (("sd", np.nan), ("n", 1.0), ("weight", 1.0)):
         if column not in out.columns:
@@ -154,15 +164,17 @@ def check_observations(frame, where: str = "data", quantities: tuple[str, ...] |
     for i in range(len(out)):
         sd, n, w = out["sd"].iloc[i], out["n"].iloc[i], out["weight"].iloc[i]
         if not math.isnan(sd) and (not np.isfinite(sd) or sd < 0):
-            raise DataError(f"{where}: column 'sd', {_row(out, i)}: {sd!r}; expected a finite SD >= 0 or empty")
+            raise DataError(f"{where}: column 'sd', {_row(out, i)}: {_plain(sd)!r}; expected a finite SD >= 0 or empty")
         if math.isnan(n):
             out.loc[i, "n"] = n = 1.0
         if not np.isfinite(n) or n < 1 or n != round(n):
-            raise DataError(f"{where}: column 'n', {_row(out, i)}: {n!r}; expected a whole number of animals >= 1")
+            raise DataError(
+                f"{where}: column 'n', {_row(out, i)}: {_plain(n)!r}; expected a whole number of animals >= 1"
+            )
         if math.isnan(w):
             out.loc[i, "weight"] = w = 1.0
         if not np.isfinite(w) or w < 0:
-            raise DataError(f"{where}: column 'weight', {_row(out, i)}: {w!r}; expected a finite weight >= 0")
+            raise DataError(f"{where}: column 'weight', {_row(out, i)}: {_plain(w)!r}; expected a finite weight >= 0")
     scale = np.array(
         [
             np.nan if QUANTITY_UNITS[q][u] is None else QUANTITY_UNITS[q][u]

@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 
 from exopk.analysis.nca import NCA_PARAMETERS, NCAResult, nca, nca_units
 from exopk.dosing import Dose, IVBolus, IVInfusion, Regimen, as_regimen
-from exopk.errors import ParameterError, SimulationError
+from exopk.errors import InputError, ParameterError, PopulationError
 from exopk.model.graph import REPORTED_ORGANS, volumes
 from exopk.model.parameters import _SPECS, ModelParameters, check_flow_and_volume_balance, parameter_names, valid_mask
 from exopk.simulation import check_times, percentiles_of_rows, simulate_batch
@@ -24,10 +24,6 @@ FLOW_EXPONENT = 0.75
 """Allometric exponent of blood flows and clearances (mL/h) with body weight (West, Brown & Enquist 1997)."""
 VOLUME_EXPONENT = 1.0
 """Allometric exponent of volumes (mL) with body weight: organ weights are near-proportional to body weight."""
-
-
-class PopulationError(ParameterError):
-    """A virtual-population specification is invalid (names, CVs, correlation matrix, body weights)."""
 
 
 def allometric_exponent(name: str) -> float | None:
@@ -290,11 +286,11 @@ def solve_chunk(
 
 def check_chunking(chunk_size: int, memory_mb: float, workers: int | None) -> None:
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise SimulationError(f"`chunk_size` must be a positive integer; got {chunk_size!r}.")
+        raise InputError(f"`chunk_size` must be a positive integer; got {chunk_size!r}.")
     if not (isinstance(memory_mb, (int, float)) and math.isfinite(memory_mb) and memory_mb > 0):
-        raise SimulationError(f"`memory_mb` must be positive; got {memory_mb!r}.")
+        raise InputError(f"`memory_mb` must be positive; got {memory_mb!r}.")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-        raise SimulationError(f"`workers` must be a positive integer or None; got {workers!r}.")
+        raise InputError(f"`workers` must be a positive integer or None; got {workers!r}.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +333,7 @@ class PopulationResult:
     def band(self, organ: str) -> np.ndarray:
         """Percentiles of %ID in ``organ``, shape (n_percentiles, n_times)."""
         if organ not in REPORTED_ORGANS:
-            raise SimulationError(f"unknown organ {organ!r}; choose from {', '.join(REPORTED_ORGANS)}.")
+            raise InputError(f"unknown organ {organ!r}; choose from {', '.join(REPORTED_ORGANS)}.")
         return self.percent_id_percentiles[:, :, REPORTED_ORGANS.index(organ)]
 
     def to_frame(self):
@@ -494,18 +490,16 @@ def simulate_population(
     PopulationResult
     """
     if not isinstance(population, VirtualPopulation):
-        raise SimulationError(f"`population` must come from exopk.sample_population; got {type(population).__name__}.")
+        raise PopulationError(f"`population` must come from exopk.sample_population; got {type(population).__name__}.")
     check_chunking(chunk_size, memory_mb, workers)
     reg = as_regimen(regimen)
     t = check_times(t_h)
     q = np.asarray(percentiles, dtype=float)
     if q.ndim != 1 or q.size == 0 or np.any((q < 0) | (q > 100)) or not np.all(np.isfinite(q)):
-        raise SimulationError(f"`percentiles` must be numbers in [0, 100]; got {percentiles!r}.")
+        raise InputError(f"`percentiles` must be numbers in [0, 100]; got {percentiles!r}.")
     for organ in nca_organs:
         if organ not in REPORTED_ORGANS or organ == "eliminated":
-            raise SimulationError(
-                f"`nca_organs`: unknown organ {organ!r}; choose from {', '.join(REPORTED_ORGANS[:-1])}."
-            )
+            raise InputError(f"`nca_organs`: unknown organ {organ!r}; choose from {', '.join(REPORTED_ORGANS[:-1])}.")
     n = population.n_subjects
     n_org = len(REPORTED_ORGANS)
     threads = default_workers() if workers is None else workers

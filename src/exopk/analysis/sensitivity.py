@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike
 
 from exopk.analysis.population import check_chunking, portable, solve_chunk
 from exopk.dosing import Dose, Regimen, as_regimen
-from exopk.errors import ParameterError
+from exopk.errors import ParameterError, SensitivityError
 from exopk.model.graph import REPORTED_ORGANS
 from exopk.model.parameters import _SPECS, ModelParameters, check_flow_and_volume_balance, parameter_names, valid_mask
 from exopk.simulation import check_times
@@ -27,10 +27,6 @@ OUTPUT_METRICS = {
 }
 """Model outputs ``<organ>_<metric>``: exact AUC of %ID from 0 to the last time, highest %ID on
 the output grid, its time, and %ID at the last time."""
-
-
-class SensitivityError(ParameterError):
-    """A sensitivity analysis was asked something invalid (outputs, parameters, bounds, sample size)."""
 
 
 def parse_outputs(outputs: Sequence[str]) -> list[tuple[str, str]]:

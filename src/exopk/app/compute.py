@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from exopk.app.form import FormError, RunSpec
-from exopk.errors import DosingError, ExopkError, ParameterError, SimulationError
+from exopk.errors import DosingError, ExopkError, InputError, ParameterError, SimulationError
 
 #: Dose class per page route (constructor name in :mod:`exopk`).
 DOSE_CLASSES = {
@@ -229,7 +229,7 @@ def percent_id_table(result, labelled, times_h, route: str):
         pct = result.percent_id(organ)
         try:
             per_g = result.percent_id_per_g(organ)
-        except SimulationError:
+        except InputError:
             per_g = np.full(pct.shape, np.nan)  # administration sites have no mass
         label_pct: Any = None
         label_per_g: Any = None
@@ -237,7 +237,7 @@ def percent_id_table(result, labelled, times_h, route: str):
             label_pct = labelled.label_percent_id(organ, decay_corrected=True)
             try:
                 label_per_g = labelled.label_percent_id_per_g(organ, decay_corrected=True)
-            except SimulationError:
+            except InputError:
                 label_per_g = np.full(pct.shape, np.nan)
         for i, t in enumerate(times_h):
             row = {
@@ -290,7 +290,7 @@ def run(spec: RunSpec) -> RunOutput:
         try:
             result, tracer = _solve(params, regimen, t_h, spec.label)
             at_times, tracer_at_times = _solve(params, regimen, table_t, spec.label)
-        except SimulationError as err:
+        except (InputError, SimulationError) as err:
             field_name = "label" if spec.label is not None and "label" in str(err) else "routes"
             raise FormError({field_name: str(err)}) from None
         results[route] = result

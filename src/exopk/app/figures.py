@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from exopk.errors import SimulationError
+from exopk.errors import InputError
 
 #: Formats the page offers, with their content types.
 FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
@@ -28,7 +28,7 @@ def _pyplot():
 def render(draw, fmt: str) -> bytes:
     """Call ``draw()`` (which returns a Figure) and return the figure's bytes in ``fmt``."""
     if fmt not in FORMATS:
-        raise SimulationError(f"figure format must be one of: {', '.join(FORMATS)}; got {fmt!r}.")
+        raise InputError(f"figure format must be one of: {', '.join(FORMATS)}; got {fmt!r}.")
     plt = _pyplot()
     with _LOCK:
         fig = draw()
@@ -59,9 +59,9 @@ def curves_figure(output, route: str, scale: str = "log"):
     matplotlib.figure.Figure
     """
     if scale not in ("log", "linear"):
-        raise SimulationError(f"`scale` must be 'log' or 'linear'; got {scale!r}.")
+        raise InputError(f"`scale` must be 'log' or 'linear'; got {scale!r}.")
     if route not in output.results:
-        raise SimulationError(f"no route {route!r} in this result; routes: {', '.join(output.results)}.")
+        raise InputError(f"no route {route!r} in this result; routes: {', '.join(output.results)}.")
     plt = _pyplot()
     result = output.results[route]
     labelled = output.labelled.get(route)
@@ -118,7 +118,7 @@ def image_figure(output, route: str):
 
     reason = image_available(output)
     if reason is not None:
-        raise SimulationError(reason)
+        raise InputError(reason)
     return plot_whole_body(output.labelled[route], list(output.spec.times_h))
 
 
@@ -127,7 +127,7 @@ def comparison_figure(output):
     from exopk.plots.compare import plot_route_comparison
 
     if output.comparison is None:
-        raise SimulationError("no route comparison: choose two or more routes.")
+        raise InputError("no route comparison: choose two or more routes.")
     return plot_route_comparison(output.comparison)
 
 

@@ -332,7 +332,7 @@ def regimen(args):
     if args.regimen is not None:
         if args.dose is not None:
             raise UsageError("give either --dose or --regimen, not both")
-        if not args.regimen.is_file():
+        if not args.regimen.exists():  # a directory or FIFO is named as such by the reader
             raise UsageError(f"`--regimen` file {str(args.regimen)!r} does not exist")
         return Regimen.from_csv(args.regimen, particles_per_ug=args.particles_per_ug)
     if args.dose is None:

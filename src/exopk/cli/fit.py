@@ -130,7 +130,7 @@ def run(args) -> int:
     if args.profile is not None and args.profile not in groups:
         raise c.UsageError(f"`--profile {args.profile}` is not among --params ({', '.join(groups)})")
     outputs = Outputs([(args.out, "--out", "text"), (args.report, "--report", "text"), (args.plot, "--plot", "figure")])
-    if not args.data.is_file():
+    if not args.data.exists():  # a directory or FIFO is named as such by the reader
         from exopk.io.datasets import list_datasets, load_dataset
 
         if str(args.data) not in list_datasets():

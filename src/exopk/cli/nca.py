@@ -79,12 +79,12 @@ def run(args) -> int:
     )
 
     outputs = Outputs([(args.out, "--out", "csv")])
-    if not args.csv.is_file():
+    if not args.csv.exists():  # a directory or FIFO is named as such by the reader
         raise c.UsageError(f"input file {str(args.csv)!r} does not exist")
-    try:
-        table = pd.read_csv(args.csv, comment="#")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise ExopkError(f"{args.csv}: not a readable CSV ({err})") from None
+    from exopk.errors import DataError
+    from exopk.model.files import read_csv
+
+    table = read_csv(args.csv, "input file", error=DataError, comment="#")
     for column, flag in ((args.time_column, "--time-column"), (args.value_column, "--value-column")):
         if column not in table.columns:
             raise c.UsageError(
@@ -175,8 +175,7 @@ def run(args) -> int:
             else:
                 if np.unique(t).size != t.size:
                     raise ExopkError(
-                        f"{args.csv} ({where}): repeated times in one curve; add --group-by, or --sparse for "
-                        "one sample per animal"
+                        "repeated times in one curve; add --group-by, or --sparse for one sample per animal"
                     )
                 result = nca(
                     t, conc, **options, blq=args.blq, loq=args.loq, back_extrapolate_c0=not args.no_c0

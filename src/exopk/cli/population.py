@@ -75,10 +75,16 @@ def run(args) -> int:
     t_h = c.time_grid(args, 100_000)
     correlation = None
     if args.correlation is not None:
-        if not args.correlation.is_file():
+        if not args.correlation.exists():  # a directory or FIFO is named as such by the reader
             raise c.UsageError(f"`--correlation` file {str(args.correlation)!r} does not exist")
+        import io
+
+        from exopk.errors import PopulationError
+        from exopk.model.files import MAX_TABLE_BYTES, read_text
+
+        text = read_text(args.correlation, "`--correlation` file", error=PopulationError, max_bytes=MAX_TABLE_BYTES)
         try:
-            correlation = np.loadtxt(args.correlation, delimiter=",", ndmin=2)
+            correlation = np.loadtxt(io.StringIO(text), delimiter=",", ndmin=2)
         except ValueError as err:
             raise ExopkError(f"`--correlation` {args.correlation}: not a numeric CSV matrix ({err})") from None
     cv = dict(args.cv)

@@ -103,14 +103,10 @@ def read_observations(path: str | Path):
     DataError
         File missing or unreadable, or a malformed table (the message names the column and row).
     """
-    import io
-
-    import pandas as pd
+    from exopk.model.files import MAX_TABLE_BYTES, parse_csv, read_text
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"observation file {str(path)!r} does not exist")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "observation file", error=DataError, max_bytes=MAX_TABLE_BYTES)
     header: dict[str, str] = {}
     body = []
     for line in text.splitlines():
@@ -122,15 +118,14 @@ def read_observations(path: str | Path):
             body.append(line)
     if not body:
         raise DataError(f"{path}: no table (expected a CSV header line with columns time_h, organ, quantity, ...)")
-    try:
-        frame = pd.read_csv(
-            io.StringIO("\n".join(body)),
-            dtype={"organ": str, "quantity": str, "unit": str},
-            keep_default_na=False,
-            na_values=[""],
-        )
-    except (pd.errors.ParserError, ValueError) as err:
-        raise DataError(f"{path}: not a readable CSV table: {err}") from None
+    frame = parse_csv(
+        "\n".join(body),
+        f"observation file {str(path)!r}",
+        error=DataError,
+        dtype={"organ": str, "quantity": str, "unit": str},
+        keep_default_na=False,
+        na_values=[""],
+    )
     frame.columns = [str(c).strip() for c in frame.columns]
     check_observations(frame, where=str(path))
     return frame, header

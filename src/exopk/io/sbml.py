@@ -39,7 +39,7 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from exopk.dosing import Dose, Regimen, as_regimen
-from exopk.errors import DosingError, ExopkError
+from exopk.errors import DependencyError, DosingError, ExopkError, InputError, OutputError
 from exopk.model.graph import (
     LIVE_STATES,
     REPORTED_ORGANS,
@@ -76,7 +76,7 @@ def _libsbml():
     try:
         import libsbml
     except ImportError:
-        raise ExopkError(
+        raise DependencyError(
             "SBML export needs python-libsbml, which is not installed; install it with pip install 'exopk[sbml]'."
         ) from None
     return libsbml
@@ -173,7 +173,7 @@ def sbml_document(params: ModelParameters, regimen: Regimen | Dose | Sequence[Do
 
     libsbml = _libsbml()
     if not isinstance(params, ModelParameters):
-        raise ExopkError(f"`params` must be ModelParameters (see exopk.load_parameters); got {type(params).__name__}.")
+        raise InputError(f"`params` must be ModelParameters (see exopk.load_parameters); got {type(params).__name__}.")
     reg = as_regimen(regimen)
     if reg.total_particles <= 0:
         raise DosingError("the regimen's total dose is 0 particles; give a positive dose to export.")
@@ -406,7 +406,7 @@ def export_sbml(
         except OSError as err:
             if temp is not None:
                 Path(temp).unlink(missing_ok=True)
-            raise ExopkError(f"SBML file {str(target)!r} cannot be written: {err.strerror or err}.") from None
+            raise OutputError(f"SBML file {str(target)!r} cannot be written: {err.strerror or err}.") from None
     return text
 
 
@@ -443,7 +443,7 @@ def roadrunner_amounts(
     try:
         import roadrunner
     except ImportError:
-        raise ExopkError("libroadrunner is not installed; install it with pip install 'exopk[sbml]'.") from None
+        raise DependencyError("libroadrunner is not installed; install it with pip install 'exopk[sbml]'.") from None
     rr = roadrunner.RoadRunner(sbml)
     rr.integrator.relative_tolerance = rtol
     rr.integrator.absolute_tolerance = atol_particles

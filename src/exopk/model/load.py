@@ -107,7 +107,13 @@ def load_parameters(
         files=(str(species_path), str(ev_path)) + route_files,
         extrapolated=extrapolated,
     )
-    for scenario in (scenarios,) if isinstance(scenarios, (str, Path)) else tuple(scenarios):
+    try:
+        overlays = (scenarios,) if isinstance(scenarios, (str, Path)) else tuple(scenarios)
+    except TypeError:
+        overlays = (scenarios,)  # refused just below
+    if not all(isinstance(s, (str, Path)) for s in overlays):
+        raise ParameterError(f"`scenarios` must be a scenario name or path, or a list of them; got {scenarios!r}.")
+    for scenario in overlays:
         params = apply_scenario(params, scenario)
     return params
 

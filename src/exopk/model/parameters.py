@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -615,7 +614,7 @@ def _resolve(kind: Kind, name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     if text.endswith(".toml") or "/" in text or "\\" in text:
         path = Path(text)
-        if not path.is_file():
+        if not path.exists():  # a directory or FIFO is named as such by the reader
             raise ParameterError(f"{kind} parameter file {text!r} does not exist.")
         return path
     path = params_dir() / kind / f"{text}.toml"
@@ -630,13 +629,10 @@ def _resolve(kind: Kind, name_or_path: str | Path) -> Path:
 
 
 def _read_toml(path: Path) -> dict:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise ParameterError(f"{path}: not valid TOML: {err}.") from None
-    except OSError as err:
-        raise ParameterError(f"{path}: cannot be read: {err.strerror}.") from None
+    """A parameter file's tables; ParameterError (one line) for anything but UTF-8 TOML."""
+    from exopk.model.files import read_toml
+
+    return read_toml(path, "parameter file", error=ParameterError)
 
 
 def sourced_entry(where: str, key: str, entry: object) -> tuple[object, str]:
@@ -684,9 +680,12 @@ def _read_section(
 
 
 def _check_top_level(path: Path, data: dict, allowed: set[str]) -> None:
-    for key in data:
+    """Only ``allowed`` names at the top of a file, and each of them a table."""
+    for key, value in data.items():
         if key not in allowed:
             raise ParameterError(f"{path}: unknown table or key {key!r}; expected: {', '.join(sorted(allowed))}.")
+        if not isinstance(value, dict):
+            raise ParameterError(f"{path}: {key!r} must be a table [{key}]; got {value!r}.")
 
 
 def update_toml_values(path: Path, table: str, values: Mapping[str, float], digits: int = 6) -> None:
@@ -707,7 +706,7 @@ def update_toml_values(path: Path, table: str, values: Mapping[str, float], digi
     """
     import re
 
-    text = Path(path).read_text()
+    text = Path(path).read_text(encoding="utf-8")
     section = re.search(rf"^\[{re.escape(table)}\]$(.*?)(?=^\[|\Z)", text, flags=re.M | re.S)
     if section is None:
         raise ParameterError(f"{path}: no [{table}] table")
@@ -723,7 +722,7 @@ def update_toml_values(path: Path, table: str, values: Mapping[str, float], digi
         )
         if n != 1:
             raise ParameterError(f"{path}: key {key!r} not found in [{table}]")
-    Path(path).write_text(text[: section.start(1)] + body + text[section.end(1) :])
+    Path(path).write_text(text[: section.start(1)] + body + text[section.end(1) :], encoding="utf-8")
 
 
 def route_file(route: str) -> Path:

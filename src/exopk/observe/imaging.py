@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from exopk.errors import ParameterError, SimulationError
+from exopk.errors import InputError, ParameterError
 from exopk.model.parameters import _check_value, _read_toml, params_dir, sourced_entry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,7 +68,7 @@ class ImagingParameters:
     def depth(self, place: str, view: str) -> float:
         """Depth (mm) of ``place`` below the skin seen from ``view``."""
         if view not in VIEWS:
-            raise SimulationError(f"unknown view {view!r}; expected one of: {', '.join(VIEWS)}.")
+            raise InputError(f"unknown view {view!r}; expected one of: {', '.join(VIEWS)}.")
         if place not in self.depth_mm[view]:
             raise ParameterError(f"{self.file}: no depth for {place!r} in [depth_{view}] (key {place}_mm).")
         return self.depth_mm[view][place]
@@ -98,7 +98,7 @@ def load_imaging(species: str | Path = "mouse") -> ImagingParameters:
     """
     text = str(species)
     path = Path(text) if text.endswith(".toml") else params_dir() / "imaging" / f"{text}.toml"
-    if not path.is_file():
+    if not path.exists():  # a directory or FIFO is named as such by the reader
         raise ParameterError(f"imaging parameter file {str(path)!r} does not exist (optical imaging needs one).")
     data = _read_toml(path)
     for key in data:
@@ -170,11 +170,11 @@ def transmission(label, depth_mm: float | np.ndarray, imaging: ImagingParameters
         Transmission, same shape as ``depth_mm``.
     """
     if label.modality != "optical":
-        raise SimulationError(f"label {label.name!r} is not optical (modality {label.modality!r}); no radiance.")
+        raise InputError(f"label {label.name!r} is not optical (modality {label.modality!r}); no radiance.")
     imaging = imaging or load_imaging()
     depth = np.asarray(depth_mm, dtype=float)
     if np.any(~np.isfinite(depth)) or np.any(depth < 0):
-        raise SimulationError(f"`depth_mm` must be finite and non-negative; got {depth_mm!r}.")
+        raise InputError(f"`depth_mm` must be finite and non-negative; got {depth_mm!r}.")
     mu = imaging.attenuation_per_mm(label["emission_wavelength_nm"])
     if label["excitation_wavelength_nm"] > 0:
         mu += imaging.attenuation_per_mm(label["excitation_wavelength_nm"])

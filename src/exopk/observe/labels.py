@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from exopk.dosing import Events
-from exopk.errors import ParameterError, SimulationError
+from exopk.errors import InputError, ParameterError, SimulationError
 from exopk.model.graph import LIVE_STATES, N_LIVE, REPORTED_ORGANS, SINK_STATES, TISSUES, organ_membership, volumes
 from exopk.model.parameters import ORGANS, _check_value, _read_toml, params_dir, sourced_entry
 from exopk.observe.imaging import ImagingParameters, load_imaging, transmission
@@ -215,7 +215,7 @@ def _resolve_label(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     if text.endswith(".toml") or "/" in text or "\\" in text:
         path = Path(text)
-        if not path.is_file():
+        if not path.exists():  # a directory or FIFO is named as such by the reader
             raise ParameterError(f"label file {text!r} does not exist.")
         return path
     by_lower = {n.lower(): n for n in available_labels()}
@@ -492,7 +492,7 @@ def label_events(events: Events, system: LabelSystem, free_at_injection_fraction
             np.add.at(free.T, system.place_of_state, (free_at_injection_fraction * vectors).T)
             out[:, N_LIVE:] = free
         elif free_at_injection_fraction > 0:
-            raise SimulationError("the ideal label has no free label; free_at_injection_fraction must be 0.")
+            raise ParameterError("the ideal label has no free label; free_at_injection_fraction must be 0.")
         return out
 
     # dataclasses.replace keeps any other field of Events as it is
@@ -552,10 +552,12 @@ def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: s
 
     Raises
     ------
-    SimulationError
-        Non-linear model (finite capacity), a method other than exact/expm, or solver failure.
+    InputError
+        Non-linear model (finite capacity), or a method other than exact/expm.
     ParameterError
         Unknown or invalid label.
+    SimulationError
+        The solver failed.
     """
     from exopk.model.graph import rate_matrices
     from exopk.simulation import simulate
@@ -563,9 +565,9 @@ def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: s
     if not isinstance(label, Label):
         label = load_label(label)
     if method not in (None, "exact", "expm"):
-        raise SimulationError(f"`method` must be 'exact' or 'expm' for labelled simulations; got {method!r}.")
+        raise InputError(f"`method` must be 'exact' or 'expm' for labelled simulations; got {method!r}.")
     if not getattr(params, "is_linear", True):
-        raise SimulationError(
+        raise InputError(
             "labelled simulations need the linear EV model (the label system is linear only then); "
             "set every `capacity_particles` to inf."
         )
@@ -638,7 +640,7 @@ class TracerResult:
 
     def _check(self, organ: str) -> None:
         if organ not in self.organ_names:
-            raise SimulationError(f"unknown organ {organ!r}; expected one of: {', '.join(self.organ_names)}.")
+            raise InputError(f"unknown organ {organ!r}; expected one of: {', '.join(self.organ_names)}.")
 
     def bound_amount(self, organ: str) -> np.ndarray:
         """Label on intact EVs in ``organ`` (particle-equivalents), shape (n_times,)."""
@@ -688,12 +690,10 @@ class TracerResult:
         """
         self._check(organ)
         if organ == THYROID:
-            raise SimulationError("label %ID/g is not available for the thyroid (its mass is not a model parameter).")
+            raise InputError("label %ID/g is not available for the thyroid (its mass is not a model parameter).")
         density = self.ev.params["tissue_density_g_per_ml"]
         if organ not in TISSUES:
-            raise SimulationError(
-                f"label %ID/g is defined for {', '.join(TISSUES)} (organs with a mass); got {organ!r}."
-            )
+            raise InputError(f"label %ID/g is defined for {', '.join(TISSUES)} (organs with a mass); got {organ!r}.")
         k = TISSUES.index(organ)
         if organ == "blood":
             venous = LIVE_STATES.index("blood_venous")
@@ -713,7 +713,7 @@ class TracerResult:
     def sink_amount(self, sink: str) -> np.ndarray:
         """Cumulative label in one sink (``excreted_urine``, ``decayed``...), particle-equivalents."""
         if sink not in self.sinks:
-            raise SimulationError(f"unknown label sink {sink!r}; expected one of: {', '.join(self.sinks)}.")
+            raise InputError(f"unknown label sink {sink!r}; expected one of: {', '.join(self.sinks)}.")
         return self.amounts[:, len(self.states) + self.sinks.index(sink)]
 
     def excreted_amount(self) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 
 from exopk.analysis.population import PopulationResult
 from exopk.analysis.sensitivity import OUTPUT_METRICS, LocalSensitivity, SensitivityError, SobolIndices
-from exopk.errors import SimulationError
+from exopk.errors import InputError
 
 
 def plot_population_bands(
@@ -114,7 +114,7 @@ def plot_sobol(result: SobolIndices, output: str | None = None, *, ax=None):
 
     output = output or result.outputs[0]
     if output not in result.outputs:
-        raise SimulationError(f"output {output!r} not in this analysis ({', '.join(result.outputs)}).")
+        raise InputError(f"output {output!r} not in this analysis ({', '.join(result.outputs)}).")
     j = result.outputs.index(output)
     d = len(result.names)
     if ax is None:

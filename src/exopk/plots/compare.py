@@ -11,7 +11,7 @@ from exopk.analysis.compare import (
     RouteComparison,
     _curve,
 )
-from exopk.errors import SimulationError
+from exopk.errors import InputError
 
 
 def plot_route_comparison(
@@ -38,7 +38,7 @@ def plot_route_comparison(
 
     for place in tuple(organs) + tuple(bar_organs):
         if place not in EXPOSURE_COMPARTMENTS:
-            raise SimulationError(f"unknown place {place!r}; expected some of: {', '.join(EXPOSURE_COMPARTMENTS)}.")
+            raise InputError(f"unknown place {place!r}; expected some of: {', '.join(EXPOSURE_COMPARTMENTS)}.")
     n = len(organs)
     fig = plt.figure(figsize=(4.2 * max(n, 2), 8.0), layout="constrained")
     grid = fig.add_gridspec(2, max(n, 1))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from exopk.errors import SimulationError
+from exopk.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from exopk.observe.labels import TracerResult
@@ -77,7 +77,7 @@ def phantom_image(
     from scipy.ndimage import gaussian_filter
 
     if view not in VIEWS:
-        raise SimulationError(f"unknown view {view!r}; expected one of: {', '.join(VIEWS)}.")
+        raise InputError(f"unknown view {view!r}; expected one of: {', '.join(VIEWS)}.")
     mirror = view == "ventral"
     X, Y = _grid(pixel_mm)
     body = _ellipses(X, Y, _BODY, False) | ((X >= _TAIL[0]) & (X <= _TAIL[1]) & (Y >= _TAIL[2]) & (Y <= _TAIL[3]))
@@ -91,7 +91,7 @@ def phantom_image(
         elif place in _REGIONS:
             mask = _ellipses(X, Y, _REGIONS[place], mirror)
         else:
-            raise SimulationError(f"the phantom has no region for {place!r}.")
+            raise InputError(f"the phantom has no region for {place!r}.")
         area_mm2 = mask.sum() * pixel_mm**2
         layer = mask * (value / area_mm2)
         sigma_px = (0.5 + 0.5 * depth_mm[place]) / pixel_mm
@@ -135,18 +135,18 @@ def plot_whole_body(
     from matplotlib.colors import LogNorm
 
     if result.label.modality != "optical":
-        raise SimulationError(
+        raise InputError(
             f"label {result.label.name!r} is not optical (modality {result.label.modality!r}); "
             "whole-body optical images need a dye or luciferase label."
         )
     times = [float(t) for t in times_h]
     if not times or any(not math.isfinite(t) or t < result.t_h[0] or t > result.t_h[-1] for t in times):
-        raise SimulationError(
+        raise InputError(
             f"image times must lie within the simulated {result.t_h[0]:g}-{result.t_h[-1]:g} h; got {times_h!r}."
         )
     for view in views:
         if view not in VIEWS:
-            raise SimulationError(f"unknown view {view!r}; expected one of: {', '.join(VIEWS)}.")
+            raise InputError(f"unknown view {view!r}; expected one of: {', '.join(VIEWS)}.")
     imaging = imaging or load_imaging(result.ev.params.species)
     images = {}
     for view in views:
@@ -209,7 +209,7 @@ def plot_apparent_vs_true(
     if not isinstance(results, Sequence):
         results = [results]
     if not results:
-        raise SimulationError("`results` is empty; give at least one TracerResult.")
+        raise InputError("`results` is empty; give at least one TracerResult.")
     n = len(organs)
     cols = min(3, n)
     rows = math.ceil(n / cols)

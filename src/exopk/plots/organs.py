@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from exopk.errors import SimulationError
+from exopk.errors import InputError
 from exopk.model.graph import ELIMINATION_PATHWAYS
 from exopk.results import SimulationResult
 
@@ -198,10 +198,10 @@ def plot_organ_curves(
     matplotlib.figure.Figure
     """
     if quantity not in _QUANTITIES:
-        raise SimulationError(f"`quantity` must be one of {', '.join(_QUANTITIES)}; got {quantity!r}.")
+        raise InputError(f"`quantity` must be one of {', '.join(_QUANTITIES)}; got {quantity!r}.")
     for organ in organs:
         if organ not in result.organs[:-1]:
-            raise SimulationError(f"unknown organ {organ!r}; expected some of: {', '.join(result.organs[:-1])}.")
+            raise InputError(f"unknown organ {organ!r}; expected some of: {', '.join(result.organs[:-1])}.")
     title = title or title_in_words(result)
     t_end = float(result.t_h[-1])
     if ax is not None:

@@ -12,11 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from exopk.errors import ExopkError
-
-
-class ExecutorError(ExopkError, TypeError):
-    """The ``executor`` argument is neither a ``concurrent.futures.Executor`` nor a dask client."""
+from exopk.errors import DependencyError, ExecutorError
 
 
 def as_executor(executor: Any) -> concurrent.futures.Executor | None:
@@ -48,7 +44,7 @@ def progress_bar(total: int, description: str, progress: bool | None):
         from tqdm.auto import tqdm
     except ImportError:
         if progress:
-            raise ExopkError("progress bars need tqdm: pip install tqdm (or exopk[progress]).") from None
+            raise DependencyError("progress bars need tqdm: pip install tqdm (or exopk[progress]).") from None
         return None
     return tqdm(total=total, desc=description, unit="chunk", file=sys.stderr, leave=False)
 
