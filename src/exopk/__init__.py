@@ -38,6 +38,7 @@ from exopk.analysis.sensitivity import (
 )
 from exopk.dosing import (
     ROUTES,
+    Infusion,
     Intranasal,
     Intraperitoneal,
     Intratracheal,
@@ -86,6 +87,7 @@ __all__ = [
     "ExopkError",
     "IVBolus",
     "IVInfusion",
+    "Infusion",
     "Intranasal",
     "Intraperitoneal",
     "Intratracheal",
