@@ -620,8 +620,8 @@ class Events:
             return float(b.sum() + i.sum())
         occasion_b = np.searchsorted(bounds, self.bolus_t_h, side="right")
         occasion_i = np.searchsorted(bounds, self.infusion_start_h, side="right")
-        totals = np.bincount(occasion_b, weights=b, minlength=bounds.size + 1)
-        totals += np.bincount(occasion_i, weights=i, minlength=bounds.size + 1)
+        totals = np.bincount(occasion_b, weights=b, minlength=bounds.size + 1).astype(float)
+        totals += np.bincount(occasion_i, weights=i, minlength=bounds.size + 1).astype(float)
         return float(totals.max())
 
     def administered(self, t_h: np.ndarray) -> np.ndarray:
