@@ -144,6 +144,9 @@ def add_dosing_arguments(command: argparse.ArgumentParser, default_dose: float |
         type=Path,
         help="CSV with columns time_h, route, dose_particles or dose_ug, duration_h, site, lower_airway_fraction",
     )
+    from exopk.cli.dosing import add_regimen_arguments
+
+    add_regimen_arguments(dosing, command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_commands(commands)
     _add_datasets_parser(commands)
     _add_fit_parser(commands)
+    from exopk.cli.dosing import add_design_parser
+
+    add_design_parser(commands)
     return parser
 
 
@@ -417,10 +423,19 @@ def _dose_particles(args) -> float:
 def _check_route_options(args, routes: list[str]) -> None:
     """--duration belongs to iv_infusion and --site to local; each needs its route and vice versa."""
     flag = "--routes" if hasattr(args, "routes") else "--route"
-    if args.duration is not None and "iv_infusion" not in routes:
-        raise UsageError(f"`--duration` applies to iv_infusion only; got {flag} {','.join(routes)}")
-    if "iv_infusion" in routes and args.duration is None:
-        raise UsageError("route iv_infusion needs `--duration` (h)")
+    if hasattr(args, "routes"):
+        if args.duration is not None and "iv_infusion" not in routes:
+            raise UsageError(f"`--duration` applies to iv_infusion only; got {flag} {','.join(routes)}")
+        if "iv_infusion" in routes and args.duration is None:
+            raise UsageError("route iv_infusion needs `--duration` (h)")
+    else:  # one dose: --duration or --rate make an infusion into any route's depot or site (exopk.cli.dosing)
+        rate = getattr(args, "rate", None)
+        if (args.duration is not None or rate is not None) and "iv_bolus" in routes:
+            raise UsageError(
+                "`--duration`/`--rate` make an infusion; route iv_bolus has none (use --route iv_infusion)"
+            )
+        if "iv_infusion" in routes and args.duration is None and rate is None:
+            raise UsageError("route iv_infusion needs `--duration` (h) or `--rate` (particles/h)")
     if args.site is not None and "local" not in routes:
         raise UsageError(f"`--site` applies to route local only; got {flag} {','.join(routes)}")
     if "local" in routes and args.site is None:
@@ -453,7 +468,16 @@ def _single_dose(route: str, dose_particles: float, args, t_h: float = 0.0):
     if route == "intranasal" and volume is not None:
         from exopk.dosing import Intranasal
 
-        return Intranasal.from_volume(dose_particles, volume, anaesthetised=args.anaesthetised, t_h=t_h)
+        dose = Intranasal.from_volume(dose_particles, volume, anaesthetised=args.anaesthetised, t_h=t_h)
+        if hasattr(args, "routes"):
+            return dose
+        from exopk.cli.dosing import with_regimen_options
+
+        return with_regimen_options(dose, args)
+    if not hasattr(args, "routes"):
+        from exopk.cli.dosing import single_dose
+
+        return single_dose(route, dose_particles, args, t_h=t_h)
     duration = args.duration if route == "iv_infusion" else None
     return route_dose(route, dose_particles, t_h=t_h, duration_h=duration, organ=organ, space=space)
 
@@ -466,6 +490,12 @@ def _regimen(args):
             raise UsageError("give either --dose or --regimen, not both")
         if not args.regimen.is_file():
             raise UsageError(f"`--regimen` file {str(args.regimen)!r} does not exist")
+        from exopk.cli.dosing import uses_regimen_options
+
+        if uses_regimen_options(args):
+            raise UsageError(
+                "repeat, lag, --f, --rate and --per-kg options apply to --dose; a --regimen file has columns for them"
+            )
         return Regimen.from_csv(args.regimen, particles_per_ug=args.particles_per_ug)
     if args.dose is None:
         if getattr(args, "default_dose_particles", None) is None:
@@ -516,6 +546,10 @@ class _AtomicOutputs:
 
 
 def _simulate(args) -> int:
+    if getattr(args, "events", None) is not None:
+        from exopk.cli.dosing import simulate_events
+
+        return simulate_events(args)
 
     from exopk.model.graph import REPORTED_ORGANS
     from exopk.simulation import simulate
@@ -533,8 +567,15 @@ def _simulate(args) -> int:
             _check_writable(path, flag)
     params = _load(args)
     regimen = _regimen(args)
+    from exopk.cli.dosing import check_late_doses
+
+    check_late_doses(regimen, float(t_h[-1]), args)
     labelled = _simulate_tracer(args, params, regimen, t_h)
-    result = simulate(params, regimen, t_h, method=args.method) if labelled is None else labelled.ev
+    result = (
+        simulate(params, regimen, t_h, method=args.method, doses_after_end=args.doses_after_end)
+        if labelled is None
+        else labelled.ev
+    )
 
     outputs = _AtomicOutputs()
     try:
@@ -587,6 +628,9 @@ def _print_summary(result, args) -> None:
             row = "".join(f"{np.interp(x, t, result.extravascular_percent_id('brain')):14.4g}" for x in marks)
             lines.append(f"{'  tissue':13s}{row}")
     lines += _model_notes(result.params)
+    from exopk.cli.dosing import late_dose_note
+
+    lines += late_dose_note(result)
     for path, what in ((args.out, "table"), (args.plot, "plot")):
         if path is not None:
             lines.append(f"wrote {what}: {path}")
@@ -1118,6 +1162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _image(args)
         if args.command == "export-sbml":
             return _export_sbml(args)
+        if args.command == "design":
+            from exopk.cli.dosing import run_design
+
+            return run_design(args)
         if args.command in _ANALYSIS_COMMANDS:
             return _ANALYSIS_COMMANDS[args.command](args)
         if args.command in _FIT_COMMANDS:
