@@ -397,3 +397,44 @@ def test_subjects_sharing_a_structure_run_in_one_batch_and_match_single_runs(par
 def test_subjects_with_steady_state_are_simulated_one_by_one(params):
     result = simulate_subjects(params, _three_subjects({"SS": 1}))
     assert result.metadata == {"n_batches": 0, "n_single": 3}
+
+
+# --------------------------------------------------------------------------------------
+# Regimen design
+# --------------------------------------------------------------------------------------
+
+
+def test_the_designed_regimen_keeps_the_organ_in_the_window_after_many_explicit_doses(params):
+    from exopk.analysis.design import design_regimen
+
+    design = design_regimen(params, exopk.IVBolus(dose_particles=DOSE), "kidney", 1e6, 1e8, intervals_h=(4, 8, 12, 24))
+    assert design.feasible and design.interval_h == 8.0
+    tau, n = design.interval_h, 30
+    regimen = exopk.Regimen.repeat(exopk.IVBolus(dose_particles=design.dose_particles), every_h=tau, n=n)
+    last = exopk.simulate(params, regimen, (n - 1) * tau + np.linspace(0.0, tau, 241)).amount("kidney")
+    assert 1e6 <= last.min() and last.max() <= 1e8
+    # the dose range is tight: the lowest dose just reaches the trough, the highest the peak
+    row = design.candidates.set_index("interval_h").loc[8.0]
+    np.testing.assert_allclose(row["trough"] * row["dose_min_particles"] / DOSE, 1e6, rtol=1e-9)
+    np.testing.assert_allclose(row["peak"] * row["dose_max_particles"] / DOSE, 1e8, rtol=1e-9)
+    assert not design.candidates.set_index("interval_h").loc[24.0, "feasible"]
+
+
+def test_a_percent_id_window_selects_the_interval_only(params):
+    from exopk.analysis.design import design_regimen
+
+    design = design_regimen(
+        params, exopk.Intranasal(dose_particles=DOSE), "brain", 0.01, 10.0, quantity="percent_id", extravascular=True
+    )
+    assert design.dose_particles in (None, DOSE)
+    feasible = design.candidates[design.candidates["feasible"]]
+    assert (feasible["trough"] >= 0.01).all() and (feasible["peak"] <= 10.0).all()
+
+
+def test_design_refuses_bad_windows(params):
+    from exopk.analysis.design import DesignError, design_regimen
+
+    with pytest.raises(DesignError, match=r"the window needs `low` < `high`; got low=5.0, high=1.0"):
+        design_regimen(params, exopk.IVBolus(dose_particles=DOSE), "kidney", 5.0, 1.0)
+    with pytest.raises(DesignError, match=r"`organ` must be one of"):
+        design_regimen(params, exopk.IVBolus(dose_particles=DOSE), "heart", 1.0, 5.0)
