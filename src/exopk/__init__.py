@@ -13,6 +13,7 @@ from exopk.analysis.compare import (
     compare_routes,
     targeting_metrics,
 )
+from exopk.analysis.design import RegimenDesign, design_regimen
 from exopk.analysis.fit import FitError, FitResult, fit
 from exopk.analysis.nca import NCA_PARAMETERS, NCAError, NCAResult, SparseNCAResult, nca, sparse_nca
 from exopk.analysis.observations import DataError
@@ -36,6 +37,7 @@ from exopk.analysis.sensitivity import (
     sobol_indices,
     sobol_sensitivity,
 )
+from exopk.analysis.subjects import SubjectsResult, simulate_subjects
 from exopk.dosing import (
     ROUTES,
     Infusion,
@@ -165,4 +167,8 @@ __all__ = [
     "fit",
     "list_datasets",
     "load_dataset",
+    "RegimenDesign",
+    "design_regimen",
+    "SubjectsResult",
+    "simulate_subjects",
 ]
