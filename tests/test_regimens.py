@@ -438,3 +438,33 @@ def test_design_refuses_bad_windows(params):
         design_regimen(params, exopk.IVBolus(dose_particles=DOSE), "kidney", 5.0, 1.0)
     with pytest.raises(DesignError, match=r"`organ` must be one of"):
         design_regimen(params, exopk.IVBolus(dose_particles=DOSE), "heart", 1.0, 5.0)
+
+
+# --------------------------------------------------------------------------------------
+# Regimen CSV columns, and analyses that refuse what they cannot do
+# --------------------------------------------------------------------------------------
+
+
+def test_regimen_csv_takes_repeats_infusions_into_depots_and_per_kg(tmp_path):
+    path = tmp_path / "regimen.csv"
+    path.write_text(
+        "time_h,route,dose_particles_per_kg,duration_h,rate_particles_per_h,site,ii_h,addl,lag_h,f\n"
+        "0,subcutaneous,4e11,2,,,24,6,0.5,0.6\n"
+        "1,local,2e11,,1e11,kidney_vascular,,,,\n",
+        encoding="utf-8",
+    )
+    regimen = exopk.Regimen.from_csv(path)
+
+    assert regimen.doses == (
+        exopk.Infusion(
+            dose_particles_per_kg=4e11, duration_h=2.0, into="subcutaneous", ii_h=24.0, addl=6, lag_h=0.5, f=0.6
+        ),
+        exopk.Infusion(dose_particles_per_kg=2e11, rate_particles_per_h=1e11, into="kidney_vascular", t_h=1.0),
+    )
+    assert regimen.n_administrations == 8
+    assert regimen.for_body_weight(0.025).total_particles == pytest.approx(7 * 4e11 * 0.025 + 2e11 * 0.025)
+
+
+def test_aucs_from_time_zero_refuse_steady_state(params):
+    with pytest.raises(exopk.DosingError, match=r"auc_to_infinity integrates from time 0 and does not take"):
+        exopk.auc_to_infinity(params, exopk.IVBolus(dose_particles=DOSE, ii_h=24.0, ss=1))
