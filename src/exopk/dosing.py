@@ -650,18 +650,39 @@ class Events:
                 if not times.any() or not inside.any():
                     continue
                 s, e, r = self.infusion_start_h[inside], self.infusion_end_h[inside], r_all[inside]
-                tt = t[times]
-                # sum over started infusions of r (min(t, e) - s): completed ones give r (e - s),
-                # running ones r (t - s).
-                os_, oe = np.argsort(s, kind="stable"), np.argsort(e, kind="stable")
-                cs_r = np.concatenate([[0.0], np.cumsum(r[os_])])
-                cs_rs = np.concatenate([[0.0], np.cumsum((r * s)[os_])])
-                ce_r = np.concatenate([[0.0], np.cumsum(r[oe])])
-                ce_re = np.concatenate([[0.0], np.cumsum((r * e)[oe])])
-                ns = np.searchsorted(s[os_], tt, side="right")
-                ne = np.searchsorted(e[oe], tt, side="right")
-                out[times] += (tt * cs_r[ns] - cs_rs[ns]) - (tt * ce_r[ne] - ce_re[ne])
+                out[times] += _infusion_given(t[times], s, e, r)
         return out
+
+
+def _infusion_given(t: np.ndarray, s: np.ndarray, e: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Particles infused by each (sorted) time: completed infusions whole, running ones pro rata.
+
+    Completed infusions add r (e - s) (a running sum over their ends); running ones add
+    r (t - s), computed directly (not as r t - r s, which loses digits just after a start),
+    between consecutive starts and ends, where the set of running infusions is fixed. Cost
+    O(n_times + n_infusions x running), no (n_times, n_infusions) array.
+    """
+    out = np.zeros(t.size)
+    oe = np.argsort(e, kind="stable")
+    completed = np.concatenate([[0.0], np.cumsum((r * (e - s))[oe])])
+    out += completed[np.searchsorted(e[oe], t, side="right")]
+    points = np.unique(np.concatenate([s, e]))
+    first = np.searchsorted(t, points, side="left")
+    os_ = np.argsort(s, kind="stable")
+    running: set[int] = set()
+    i_s = i_e = 0
+    for k, p in enumerate(points):
+        while i_s < s.size and s[os_[i_s]] <= p:
+            running.add(int(os_[i_s]))
+            i_s += 1
+        while i_e < e.size and e[oe[i_e]] <= p:
+            running.discard(int(oe[i_e]))
+            i_e += 1
+        j0, j1 = first[k], (first[k + 1] if k + 1 < points.size else t.size)
+        if running and j1 > j0:
+            ids = np.fromiter(running, dtype=np.intp)
+            out[j0:j1] += (t[j0:j1, None] - s[ids][None, :]) @ r[ids]
+    return out
 
 
 def _effective(value: float | None, default: float) -> float:
@@ -965,7 +986,7 @@ class Regimen:
                 ids = ", ".join(str(s.id) for s in subjects[:5])
                 raise DosingError(
                     f"{where} has {len(subjects)} subjects (ID {ids}...): pass `subject=` or simulate them all "
-                    "with exopk.analysis.simulate_subjects."
+                    "with exopk.simulate_subjects."
                 )
             chosen = subjects[0]
         else:

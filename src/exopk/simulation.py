@@ -13,7 +13,15 @@ from numpy.typing import ArrayLike
 import exopk.solve.linear as _solve
 from exopk.dosing import DEPOT_ROUTES, Dose, Events, Regimen, as_regimen
 from exopk.errors import DosingError, ParameterError, SimulationError
-from exopk.model.graph import N_LIVE, N_SINK, organ_membership, rate_matrices, reachable_live_states, volumes
+from exopk.model.graph import (
+    N_LIVE,
+    N_SINK,
+    REPORTED_ORGANS,
+    organ_membership,
+    rate_matrices,
+    reachable_live_states,
+    volumes,
+)
 from exopk.model.parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
 from exopk.results import BatchResult, SimulationResult
 from exopk.solve.events import linear_events, needs_stepping, ode_periodic, run_segments
@@ -420,6 +428,14 @@ def simulate_batch(
     dose = events.reference_particles()
     if dose <= 0:
         raise SimulationError("the regimen's total dose is 0 particles; %ID is undefined.")
+    # Batches superpose the doses: modal coefficients per administration, set, mode and organ.
+    coefficients_gb = 2 * 8 * events.n_events * n_sets * N_LIVE * len(REPORTED_ORGANS) / 1e9
+    if coefficients_gb > 2.0:
+        raise SimulationError(
+            f"a batch of {n_sets} sets x {events.n_events} administrations would need ~{coefficients_gb:.1f} GB of "
+            "modal coefficients (batches superpose doses); use fewer sets per batch (chunks), or simulate() per "
+            "set, which steps through dose intervals in memory independent of the number of doses."
+        )
     member = organ_membership()[:-1, :N_LIVE]  # reported organs except `eliminated`
     modal = batch_modal(values, events, member, workers=workers)
     bad = np.flatnonzero(ill_conditioned(modal["cond"]))
