@@ -432,7 +432,8 @@ class Infusion(_DoseBase):
             object.__setattr__(self, "duration_h", duration)
         if not is_real_number(duration):
             raise DosingError(f"`duration_h` must be a number; got {duration!r}.")
-        if not math.isfinite(duration) or duration <= 0:  # type: ignore[arg-type]
+        duration = float(duration)  # type: ignore[arg-type]
+        if not math.isfinite(duration) or duration <= 0:
             raise DosingError(f"`duration_h` of an infusion must be positive and finite; got {duration!r}.")
         if self.dose_particles is not None:
             object.__setattr__(self, "rate_particles_per_h", float(self.dose_particles) / float(duration))  # type: ignore[arg-type]
@@ -832,8 +833,8 @@ class Regimen:
                 inf_n.append(d.n_doses)
                 if d.ss:
                     steady.append(
-                        SteadyState(float(times[0]), float(d.ii_h), np.zeros(N_LIVE), vec, float(d.duration_h))
-                    )  # type: ignore[arg-type]
+                        SteadyState(float(times[0]), float(d.ii_h), np.zeros(N_LIVE), vec, float(d.duration_h or 0.0))
+                    )
             else:
                 for state, share in d.inputs.items():
                     vec[state_index(state)] += share * f * amount
@@ -1064,7 +1065,7 @@ def dose_for_route(
                 f"a local dose needs `site` = <organ>_<vascular|tissue> (e.g. kidney_vascular); got {site!r}."
             )
     if infused:
-        into = "iv" if route == "iv_infusion" else (site if route == "local" else route)
+        into = "iv" if route == "iv_infusion" else ((site or "") if route == "local" else route)
         return (IVInfusion if into == "iv" else Infusion)(
             t_h=t_h, duration_h=duration_h, rate_particles_per_h=rate_particles_per_h, into=into, **common
         )  # type: ignore[arg-type]

@@ -201,6 +201,7 @@ def simulate(
         # Solve only the states the doses can reach (the others stay exactly 0).
         keep, K, E, events = restrict_to_reached(K, E, events)
     stepping = needs_stepping(events)
+    amounts: np.ndarray | None
     if stepping and method != "ode":
         amounts, preload, info = linear_events(K, E, events, t, method=method)
         administered = administered + preload
@@ -241,6 +242,7 @@ def simulate(
     else:
         atol = 1e-12 * reference if atol_particles is None else float(atol_particles)
         amounts = ode_single(params, K, E, events, t, rtol=rtol, atol=atol, solver=solver)
+    assert amounts is not None  # every branch above produced a solution or raised
     if method != "ode":
         amounts = expand_reached(amounts, keep, N_LIVE)
     vol = volumes(params.values)
