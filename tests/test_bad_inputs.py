@@ -461,7 +461,7 @@ CLI_CASES = [
         "regimen-both-dose-columns",
         lambda t: [*SIM, *regimen(t, "time_h,route,dose_particles,dose_ug\n0,iv_bolus,1e10,5\n")],
         "regimen.csv",
-        "exactly one of the columns `dose_particles` or `dose_ug`",
+        "exactly one of the columns `dose_particles`, `dose_ug` or `dose_particles_per_kg`",
     ),
     case(
         "regimen-ug-without-factor",
@@ -676,7 +676,7 @@ CLI_CASES = [
         "duration-with-bolus",
         lambda t: [*SIM_DOSE, "--duration", "2"],
         "`--duration`",
-        "iv_infusion only",
+        "route iv_bolus has none",
         "iv_bolus",
     ),
     case(

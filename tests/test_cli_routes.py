@@ -104,8 +104,9 @@ def test_compare_writes_curves_metrics_and_plot(tmp_path, capsys):
         (["compare", "--routes", "intranasal", "--site", "kidney_tissue"], r"`--site` applies to route local only"),
         (["compare", "--organs", "brain,spleen_cells"], r"unknown place 'spleen_cells' in `--organs`"),
         (
-            ["simulate", "--route", "intranasal", "--dose", "1e10", "--duration", "2"],
-            r"`--duration` applies to iv_infusion",
+            # --duration on a depot route is an infusion into the depot (issue 14); on iv_bolus it is refused
+            ["simulate", "--route", "iv_bolus", "--dose", "1e10", "--duration", "2"],
+            r"`--duration`/`--rate` make an infusion; route iv_bolus has none",
         ),
         (["simulate", "--route", "local", "--dose", "1e10"], r"route local needs `--site"),
     ],

@@ -204,12 +204,12 @@ def test_from_frame_converts_micrograms_with_the_given_factor():
         (
             {"time_h": [0.0], "route": ["iv_bolus"], "dose_ug": [10.0], "dose_particles": [1e10]},
             {},
-            r"give exactly one of the columns `dose_particles` or `dose_ug`",
+            r"give exactly one of the columns `dose_particles`, `dose_ug` or `dose_particles_per_kg`",
         ),
         (
             {"time_h": [0.0], "route": ["iv_bolus"]},
             {},
-            r"give exactly one of the columns `dose_particles` or `dose_ug`",
+            r"give exactly one of the columns `dose_particles`, `dose_ug` or `dose_particles_per_kg`",
         ),
         ({"route": ["iv_bolus"], "dose_particles": [1e10]}, {}, r"missing column `time_h`"),
         ({"time_h": [0.0], "dose_particles": [1e10]}, {}, r"missing column `route`"),
@@ -252,12 +252,12 @@ def test_from_frame_converts_micrograms_with_the_given_factor():
         (
             {"time_h": [0.0], "route": ["iv_infusion"], "dose_particles": [1e10], "duration_h": [np.nan]},
             {},
-            r"dose row 1: `duration_h` of an infusion must be positive and finite; got 0.0",
+            r"dose row 1: an iv_infusion needs `duration_h` \(h\) or `rate_particles_per_h`",
         ),
         (
             {"time_h": [0.0], "route": ["iv_bolus"], "dose_particles": [1e10], "duration_h": [2.0]},
             {},
-            r"dose row 1: `duration_h` of a iv_bolus dose must be 0 or empty; got 2.0",
+            r"dose row 1: an iv_bolus dose has no duration or rate \(0 or empty\); got `duration_h` 2.0",
         ),
         (
             {"time_h": [0.0], "route": ["iv_bolus"], "dose_particles": ["many"]},

@@ -36,6 +36,16 @@ REGIMENS = {
             exopk.IVInfusion(dose_particles=DOSE, duration_h=3.0, t_h=13.0),
         ]
     ),
+    # Repeats (ii/addl), lag and bioavailability, exported as events; 14 administrations, so
+    # exopk solves it by event stepping (issue 14).
+    "repeated": exopk.Regimen(
+        [
+            exopk.IVBolus(dose_particles=DOSE, ii_h=2.0, addl=9),
+            exopk.Infusion(
+                dose_particles=DOSE, duration_h=1.0, into="subcutaneous", t_h=1.0, ii_h=6.0, addl=3, lag_h=0.5, f=0.8
+            ),
+        ]
+    ),
 }
 
 
@@ -267,7 +277,7 @@ def test_cli_export_sbml_takes_exactly_the_dose_options_of_simulate():
         return {s for a in parser._actions for s in a.option_strings} - {"-h", "--help", "--out", "--plot"}
 
     # Output-grid and plot options, and --tracer (the label layer is not exported yet), are simulate's own.
-    simulate_only = {"--t-end", "--dt", "--method", "--solver", "--rtol", "--organs", "--quantity", "--tracer"}
+    simulate_only = {"--t-end", "--dt", "--method", "--solver", "--rtol", "--organs", "--quantity", "--tracer", "--events"}
     assert options(commands["export-sbml"]) == options(commands["simulate"]) - simulate_only
 
 
@@ -309,3 +319,15 @@ def test_libroadrunner_reproduces_exopk_for_every_route(params, name):
     other = roadrunner_amounts(export_sbml(params, regimen), T_H)
 
     assert _relative_error(reference, other, regimen.total_particles) < 1e-6
+
+
+def test_steady_state_doses_are_refused_with_the_reason(params):
+    with pytest.raises(exopk.DosingError, match=r"SBML export does not take steady-state \(ss=1\) doses or resets"):
+        export_sbml(params, exopk.IVBolus(dose_particles=DOSE, ii_h=24.0, ss=1))
+
+
+def test_repeated_regimen_is_solved_by_stepping_and_exported_as_events(params):
+    assert exopk.simulate(params, REGIMENS["repeated"], T_H).metadata["n_propagators"] >= 1
+    doc = _document(export_sbml(params, REGIMENS["repeated"]))
+    # 9 later boluses, 4 infusion starts after 0 h and 4 stops
+    assert doc.getModel().getNumEvents() == 9 + 4 + 4

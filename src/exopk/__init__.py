@@ -13,6 +13,7 @@ from exopk.analysis.compare import (
     compare_routes,
     targeting_metrics,
 )
+from exopk.analysis.design import RegimenDesign, design_regimen
 from exopk.analysis.fit import FitResult, fit
 from exopk.analysis.nca import NCA_PARAMETERS, NCAResult, SparseNCAResult, nca, sparse_nca
 from exopk.analysis.population import (
@@ -33,8 +34,10 @@ from exopk.analysis.sensitivity import (
     sobol_indices,
     sobol_sensitivity,
 )
+from exopk.analysis.subjects import SubjectsResult, simulate_subjects
 from exopk.dosing import (
     ROUTES,
+    Infusion,
     Intranasal,
     Intraperitoneal,
     Intratracheal,
@@ -99,6 +102,7 @@ __all__ = [
     "OutputError",
     "IVBolus",
     "IVInfusion",
+    "Infusion",
     "Intranasal",
     "Intraperitoneal",
     "Intratracheal",
@@ -176,4 +180,8 @@ __all__ = [
     "fit",
     "list_datasets",
     "load_dataset",
+    "RegimenDesign",
+    "design_regimen",
+    "SubjectsResult",
+    "simulate_subjects",
 ]

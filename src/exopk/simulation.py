@@ -13,9 +13,18 @@ from numpy.typing import ArrayLike
 import exopk.solve.linear as _solve
 from exopk.dosing import DEPOT_ROUTES, Dose, Events, Regimen, as_regimen
 from exopk.errors import DosingError, InputError, ParameterError, SimulationError
-from exopk.model.graph import N_LIVE, N_SINK, organ_membership, rate_matrices, reachable_live_states, volumes
+from exopk.model.graph import (
+    N_LIVE,
+    N_SINK,
+    REPORTED_ORGANS,
+    organ_membership,
+    rate_matrices,
+    reachable_live_states,
+    volumes,
+)
 from exopk.model.parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
 from exopk.results import BatchResult, SimulationResult
+from exopk.solve.events import linear_events, needs_stepping, ode_periodic, run_segments
 from exopk.solve.linear import (
     _DECAYED,
     batch_amounts,
@@ -67,6 +76,40 @@ def check_times(t_h: ArrayLike, name: str = "t_h") -> np.ndarray:
     return t
 
 
+def regimen_events(regimen: Regimen, t_h: np.ndarray, doses_after_end: str = "error") -> tuple[Events, int]:
+    """The regimen's events up to the last output time, by the rule for later doses.
+
+    Returns the events and the number of administrations left out (``doses_after_end="drop"``).
+
+    Raises
+    ------
+    DosingError
+        Administrations after the last output time with ``doses_after_end="error"``, or no
+        administration at or before it.
+    """
+    if doses_after_end not in ("error", "drop"):
+        raise InputError(f"`doses_after_end` must be 'error' or 'drop'; got {doses_after_end!r}.")
+    full = regimen.events()
+    events, n_late, late_particles = full.until(float(t_h[-1]))
+    if n_late and events.n_events == 0:
+        raise DosingError(
+            f"every dose starts after the last output time {t_h[-1]:g} h (first at {regimen.first_h:g} h): "
+            "nothing would be simulated; extend `t_h`."
+        )
+    if n_late and doses_after_end == "error":
+        first_late = float(
+            np.concatenate([full.bolus_t_h, full.infusion_start_h])[
+                np.concatenate([full.bolus_t_h, full.infusion_start_h]) > t_h[-1]
+            ].min()
+        )
+        raise DosingError(
+            f"{n_late} administration(s) ({late_particles:.4g} particles) start after the last output time "
+            f"{t_h[-1]:g} h (the first at {first_late:g} h); extend `t_h` to cover them, or pass "
+            "doses_after_end='drop' to leave them out of the simulation and the %ID reference."
+        )
+    return events, n_late
+
+
 def check_routes(params: ModelParameters, regimen: Regimen) -> None:
     """Raise :class:`DosingError` if the regimen uses a depot route the species has no parameters for."""
     missing = [route for route in regimen.routes if route in DEPOT_ROUTES and route not in params.routes]
@@ -88,6 +131,7 @@ def simulate(
     rtol: float = 1e-8,
     atol_particles: float | None = None,
     solver: Literal["BDF", "Radau", "LSODA"] = "BDF",
+    doses_after_end: Literal["error", "drop"] = "error",
 ) -> SimulationResult:
     """Simulate one parameter set under a dosing regimen.
 
@@ -110,10 +154,22 @@ def simulate(
         Absolute tolerance of the ``"ode"`` path (particles); default ``1e-12 × dose``.
     solver : {"BDF", "Radau", "LSODA"}, default "BDF"
         Integrator of the ``"ode"`` path (:func:`scipy.integrate.solve_ivp`).
+    doses_after_end : {"error", "drop"}, default "error"
+        Administrations that start after the last output time cannot change any output.
+        ``"error"`` refuses them (they are usually a mistake: a too short ``t_h``);
+        ``"drop"`` leaves them out, as NONMEM and mrgsolve do, and records their number in
+        ``metadata["doses_after_end"]``. Either way they are not in the %ID reference.
 
     Returns
     -------
     SimulationResult
+        ``dose_particles``, the %ID reference, is the nominal dose given up to the last output
+        time (every repeat counted, a steady-state dose once, before bioavailability; with
+        resets, the occasion that gives most). Per-kg doses are scaled by the model's
+        ``body_weight_g``. Repeated regimens are solved by event stepping (memory independent
+        of the number of doses, one propagator per distinct interval length;
+        ``metadata["n_intervals"]``, ``metadata["n_propagators"]``); steady states of the
+        capacity-limited model report ``metadata["ss_intervals"]``.
 
     Raises
     ------
@@ -126,9 +182,11 @@ def simulate(
     """
     if not isinstance(params, ModelParameters):
         raise InputError(f"`params` must be ModelParameters (see exopk.load_parameters); got {type(params).__name__}.")
-    reg = as_regimen(regimen)
+    reg = as_regimen(regimen).for_body_weight(params.values["body_weight_g"] / 1000.0)
     t = check_times(t_h)
-    if reg.total_particles <= 0:
+    events, late = regimen_events(reg, t, doses_after_end)
+    reference = events.reference_particles()
+    if reference <= 0:
         raise DosingError("the regimen's total dose is 0 particles; %ID is undefined. Give a positive dose.")
     check_routes(params, reg)
     if method is None:
@@ -144,9 +202,9 @@ def simulate(
         raise InputError(f"`solver` must be 'BDF', 'Radau' or 'LSODA'; got {solver!r}.")
     K, E = rate_matrices(params.values)
     K, E = K[0], E[0]
-    events = reg.events()
     administered = events.administered(t)
     metadata: dict = {
+        "doses_after_end": late,
         "species": params.species,
         "ev": params.ev,
         "parameter_files": params.files,
@@ -157,7 +215,31 @@ def simulate(
     if method != "ode":
         # Solve only the states the doses can reach (the others stay exactly 0).
         keep, K, E, events = restrict_to_reached(K, E, events)
-    if method == "exact":
+    stepping = needs_stepping(events)
+    amounts: np.ndarray | None
+    if stepping and method != "ode":
+        amounts, preload, info = linear_events(K, E, events, t, method=method)
+        administered = administered + preload
+        used = info.pop("method")
+        metadata.update(info)
+        error = np.max(np.abs(amounts.sum(axis=1) - administered)) / reference
+        if used == "exact" and error > MASS_BALANCE_LIMIT:
+            metadata["fallback"] = f"mass-balance error {error:.3g} of the dose > {MASS_BALANCE_LIMIT:g}"
+            amounts, preload, info = linear_events(K, E, events, t, method="expm")
+            used = info.pop("method")
+            metadata.update(info)
+    elif stepping:
+        atol = 1e-12 * reference if atol_particles is None else float(atol_particles)
+
+        def piece(ev, tt, initial):
+            return ode_single(params, K, E, ev, tt, rtol=rtol, atol=atol, solver=solver, initial=initial)
+
+        amounts, preload, info = run_segments(
+            events, t, K.shape[0] + E.shape[0], piece, lambda steady: ode_periodic(piece, steady, E.shape[0])
+        )
+        administered = administered + preload
+        metadata.update(info)
+    elif method == "exact":
         amounts, cond = exact_single(K, E, events, t)
         metadata["eigenvector_condition_number"] = cond
         if amounts is None:
@@ -166,15 +248,16 @@ def simulate(
         else:
             # The modal solution checks itself: eigenvalues of slow modes in a stiff matrix are only
             # accurate to ~eps·|K|/|λ|, which shows up first as a mass-balance error.
-            error = np.max(np.abs(amounts.sum(axis=1) - administered)) / reg.total_particles
+            error = np.max(np.abs(amounts.sum(axis=1) - administered)) / reference
             if not error <= MASS_BALANCE_LIMIT:  # NaN (an overflow) falls back too
                 metadata["fallback"] = f"mass-balance error {error:.3g} of the dose > {MASS_BALANCE_LIMIT:g}"
                 amounts, used = expm_single(K, E, events, t), "expm"
     elif method == "expm":
         amounts = expm_single(K, E, events, t)
     else:
-        atol = 1e-12 * reg.total_particles if atol_particles is None else float(atol_particles)
+        atol = 1e-12 * reference if atol_particles is None else float(atol_particles)
         amounts = ode_single(params, K, E, events, t, rtol=rtol, atol=atol, solver=solver)
+    assert amounts is not None  # every branch above produced a solution or raised
     if method != "ode":
         amounts = expand_reached(amounts, keep, N_LIVE)
     _require_finite(amounts, used, K)
@@ -182,7 +265,7 @@ def simulate(
     return SimulationResult(
         t_h=t,
         amounts_particles=amounts,
-        dose_particles=reg.total_particles,
+        dose_particles=reference,
         administered_particles=administered,
         params=params,
         regimen=reg,
@@ -305,6 +388,7 @@ def simulate_batch(
     memory_mb: float = 64.0,
     workers: int | None = None,
     on_block=None,
+    doses_after_end: Literal["error", "drop"] = "error",
 ) -> BatchResult:
     """Simulate many parameter sets of the linear model under one regimen.
 
@@ -336,6 +420,8 @@ def simulate_batch(
         ``amounts`` of shape (n_block_times, n_organs, n_sets) in particles (the last organ
         is ``eliminated``); from worker threads, so it must be thread-safe, and it must copy
         what it keeps (the array is reused). Used for per-set summaries such as Cmax.
+    doses_after_end : {"error", "drop"}, default "error"
+        As for :func:`simulate`.
 
     Returns
     -------
@@ -355,11 +441,28 @@ def simulate_batch(
     if not params.is_linear:
         raise InputError("simulate_batch solves the linear model only; set every `capacity_particles` to inf.")
     check_routes(params, reg)
+    if reg.per_kg:
+        raise DosingError(
+            "simulate_batch takes doses in particles, the same for every set; per-kg doses depend on each set's "
+            "body weight (use exopk.analysis.simulate_subjects, or give dose_particles)."
+        )
     values, n_sets = _batch_values(params, variations)
-    events = reg.events()
-    dose = reg.total_particles
+    events, late = regimen_events(reg, t, doses_after_end)
+    if events.has_boundaries:
+        raise DosingError(
+            "simulate_batch does not take steady-state (ss=1) doses or resets; simulate each set with simulate()."
+        )
+    dose = events.reference_particles()
     if dose <= 0:
         raise DosingError("the regimen's total dose is 0 particles; %ID is undefined.")
+    # Batches superpose the doses: modal coefficients per administration, set, mode and organ.
+    coefficients_gb = 2 * 8 * events.n_events * n_sets * N_LIVE * len(REPORTED_ORGANS) / 1e9
+    if coefficients_gb > 2.0:
+        raise InputError(
+            f"a batch of {n_sets} sets x {events.n_events} administrations would need ~{coefficients_gb:.1f} GB of "
+            "modal coefficients (batches superpose doses); use fewer sets per batch (chunks), or simulate() per "
+            "set, which steps through dose intervals in memory independent of the number of doses."
+        )
     member = organ_membership()[:-1, :N_LIVE]  # reported organs except `eliminated`
     modal = batch_modal(values, events, member, workers=workers)
     bad = np.flatnonzero(ill_conditioned(modal["cond"]))
@@ -457,6 +560,7 @@ def simulate_batch(
         n_sets=n_sets,
         metadata={
             "n_expm_fallback": len(fallback),
+            "doses_after_end": late,
             "time_block": max(sl.stop - sl.start for sl in blocks),
             "species": params.species,
             "scenarios": params.scenarios,

@@ -60,6 +60,15 @@ def _exposure_matrix() -> np.ndarray:
     return np.array(rows)
 
 
+def _refuse_steady_state(regimen: Regimen, what: str) -> None:
+    """AUCs from time 0 have no meaning for a regimen that starts at steady state or is reset."""
+    if any(d.ss for d in regimen.doses) or regimen.resets_h:
+        raise DosingError(
+            f"{what} integrates from time 0 and does not take steady-state (ss=1) doses or resets; "
+            "simulate the regimen and integrate its output, or give the doses explicitly."
+        )
+
+
 def auc_to_infinity(params: ModelParameters, regimen: Regimen | Dose | Sequence[Dose]) -> dict[str, float]:
     """Exact areas under the %ID curves from the first dose to infinity (%ID·h).
 
@@ -90,8 +99,9 @@ def auc_to_infinity(params: ModelParameters, regimen: Regimen | Dose | Sequence[
     """
     if not params.is_linear:
         raise InputError("auc_to_infinity needs the linear model (every `capacity_particles` = inf).")
-    reg = as_regimen(regimen)
+    reg = as_regimen(regimen).for_body_weight(params.values["body_weight_g"] / 1000.0)
     check_routes(params, reg)
+    _refuse_steady_state(reg, "auc_to_infinity")
     dose = reg.total_particles
     if dose <= 0:
         raise DosingError("the regimen's total dose is 0 particles; %ID is undefined.")
@@ -135,8 +145,9 @@ def auc_to_time(params: ModelParameters, regimen: Regimen | Dose | Sequence[Dose
         raise InputError(f"`t_end_h` must be a positive number of hours; got {t_end_h!r}.")
     if t_end_h > MAX_TIME_H:
         raise InputError(f"`t_end_h` = {t_end_h!r} h; expected at most {MAX_TIME_H:g} h (114 years).")
-    reg = as_regimen(regimen)
+    reg = as_regimen(regimen).for_body_weight(params.values["body_weight_g"] / 1000.0)
     check_routes(params, reg)
+    _refuse_steady_state(reg, "auc_to_time")
     K, E = rate_matrices(params.values)
     full = expm_single(K[0], E[0], reg.events(), np.array([0.0, float(t_end_h)]), integrals=True)
     amount_h = full[-1, N_LIVE + E.shape[1] :]

@@ -18,6 +18,7 @@ from exopk.cli import (
     app,
     compare,
     datasets,
+    design,
     export_sbml,
     fit,
     image,
@@ -34,7 +35,21 @@ from exopk.errors import ExopkError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: The command modules, in the order ``exopk --help`` lists them.
-COMMANDS = (simulate, image, compare, params, scale_dose, export_sbml, nca, population, sensitivity, datasets, fit, app)
+COMMANDS = (
+    simulate,
+    image,
+    compare,
+    params,
+    scale_dose,
+    export_sbml,
+    nca,
+    population,
+    sensitivity,
+    datasets,
+    fit,
+    design,
+    app,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

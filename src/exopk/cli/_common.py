@@ -7,6 +7,7 @@ Library errors name Python arguments (``species``, ``rtol``); this module knows 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import re
 from collections.abc import Callable
@@ -173,6 +174,7 @@ def add_dosing_arguments(command: argparse.ArgumentParser, default_dose: float |
         type=Path,
         help="CSV with columns time_h, route, dose_particles or dose_ug, duration_h, site, lower_airway_fraction",
     )
+    add_regimen_arguments(dosing, command)
 
 
 def add_grid_arguments(group, *, dt_h: float) -> None:
@@ -284,10 +286,19 @@ def dose_particles(args) -> float:
 def check_route_options(args, routes: list[str]) -> None:
     """--duration belongs to iv_infusion and --site to local; each needs its route and vice versa."""
     flag = "--routes" if hasattr(args, "routes") else "--route"
-    if args.duration is not None and "iv_infusion" not in routes:
-        raise UsageError(f"`--duration` applies to iv_infusion only; got {flag} {','.join(routes)}")
-    if "iv_infusion" in routes and args.duration is None:
-        raise UsageError("route iv_infusion needs `--duration` (h)")
+    if hasattr(args, "routes"):
+        if args.duration is not None and "iv_infusion" not in routes:
+            raise UsageError(f"`--duration` applies to iv_infusion only; got {flag} {','.join(routes)}")
+        if "iv_infusion" in routes and args.duration is None:
+            raise UsageError("route iv_infusion needs `--duration` (h)")
+    else:  # one dose: --duration or --rate make an infusion into any route's depot or site
+        rate = getattr(args, "rate", None)
+        if (args.duration is not None or rate is not None) and "iv_bolus" in routes:
+            raise UsageError(
+                "`--duration`/`--rate` make an infusion; route iv_bolus has none (use --route iv_infusion)"
+            )
+        if "iv_infusion" in routes and args.duration is None and rate is None:
+            raise UsageError("route iv_infusion needs `--duration` (h) or `--rate` (particles/h)")
     if args.site is not None and "local" not in routes:
         raise UsageError(f"`--site` applies to route local only; got {flag} {','.join(routes)}")
     if "local" in routes and args.site is None:
@@ -320,7 +331,10 @@ def single_dose(route: str, dose: float, args, t_h: float = 0.0):
     if route == "intranasal" and volume is not None:
         from exopk.dosing import Intranasal
 
-        return Intranasal.from_volume(dose, volume, anaesthetised=args.anaesthetised, t_h=t_h)
+        nasal = Intranasal.from_volume(dose, volume, anaesthetised=args.anaesthetised, t_h=t_h)
+        return nasal if hasattr(args, "routes") else with_regimen_options(nasal, args)
+    if not hasattr(args, "routes"):
+        return _regimen_dose(route, dose, args, t_h=t_h)
     duration = args.duration if route == "iv_infusion" else None
     return route_dose(route, dose, t_h=t_h, duration_h=duration, organ=organ, space=space)
 
@@ -334,6 +348,10 @@ def regimen(args):
             raise UsageError("give either --dose or --regimen, not both")
         if not args.regimen.exists():  # a directory or FIFO is named as such by the reader
             raise UsageError(f"`--regimen` file {str(args.regimen)!r} does not exist")
+        if uses_regimen_options(args):
+            raise UsageError(
+                "repeat, lag, --f, --rate and --per-kg options apply to --dose; a --regimen file has columns for them"
+            )
         return Regimen.from_csv(args.regimen, particles_per_ug=args.particles_per_ug)
     if args.dose is None:
         if getattr(args, "default_dose_particles", None) is None:
@@ -430,3 +448,151 @@ def translate_hint(message: str, available: set[str], *, anywhere: bool = False)
     if translated == hint and ("=" in hint or "`" in hint):
         return message[: match.start()].rstrip()  # names an argument the command line does not offer
     return message[: match.start()] + translated
+
+
+# --- repeats, lag, bioavailability, rate and per-kg doses on the command line ---------------------
+
+
+def _number(name: str, *, positive: bool = False, fraction: bool = False):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{name}` must be a number; got {text!r}") from None
+        if not math.isfinite(value) or value < 0 or (positive and value == 0) or (fraction and value > 1):
+            rule = "a fraction in [0, 1]" if fraction else ("positive" if positive else "non-negative") + " and finite"
+            raise argparse.ArgumentTypeError(f"`{name}` must be {rule}; got {text!r}")
+        return value
+
+    return parse
+
+
+def _count(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"`{name}` must be a whole number; got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"`{name}` must be at least 1; got {text!r}")
+        return value
+
+    return parse
+
+
+def add_regimen_arguments(group, command: argparse.ArgumentParser) -> None:
+    """Options that turn the one dose into a regimen; read by :func:`apply_regimen_options`."""
+    group.add_argument("--every", type=_number("--every", positive=True), metavar="H", help="repeat the dose every H h")
+    group.add_argument(
+        "--n-doses", type=_count("--n-doses"), metavar="N", help="number of doses with --every (default 1)"
+    )
+    group.add_argument(
+        "--ss", action="store_true", help="with --every: at periodic steady state before the first dose (NONMEM SS=1)"
+    )
+    group.add_argument("--lag", type=_number("--lag"), metavar="H", help="lag time before the dose enters (h)")
+    group.add_argument(
+        "--f", dest="bioavailability", type=_number("--f", fraction=True), help="bioavailability: share that enters"
+    )
+    group.add_argument(
+        "--rate",
+        type=_number("--rate", positive=True),
+        help="infusion rate (particles/h; per kg with --per-kg) instead of --duration; any route but iv_bolus",
+    )
+    group.add_argument("--per-kg", action="store_true", help="--dose is per kg of body weight")
+    group.add_argument(
+        "--doses-after-end",
+        choices=("error", "drop"),
+        default="error",
+        help="doses after --t-end: refuse (default) or leave out of the simulation and the %%ID reference",
+    )
+    if command.prog.endswith(" simulate"):
+        group.add_argument(
+            "--events",
+            type=Path,
+            help="NONMEM-style event table (CSV: ID, TIME, AMT, CMT, EVID, RATE, II, ADDL, SS, DUR, LAG, F, WT, "
+            "AMT_UNIT); one simulation per ID at its EVID 0 times",
+        )
+
+
+def infused(args) -> bool:
+    """Whether the command-line dose is an infusion (--duration or --rate)."""
+    return args.duration is not None or getattr(args, "rate", None) is not None
+
+
+def with_regimen_options(dose, args, *, lag_f: bool = True):
+    """``dose`` with --every/--n-doses/--ss (and --lag/--f when ``lag_f``) applied."""
+    from exopk.errors import DosingError
+
+    if getattr(args, "n_doses", None) is not None and args.every is None and args.n_doses > 1:
+        raise UsageError("`--n-doses` needs `--every H` (the dosing interval)")
+    if getattr(args, "ss", False) and args.every is None:
+        raise UsageError("`--ss` needs `--every H` (the dosing interval of the steady state)")
+    try:
+        if lag_f and getattr(args, "lag", None) is not None:
+            dose = dataclasses.replace(dose, lag_h=args.lag)
+        if lag_f and getattr(args, "bioavailability", None) is not None:
+            dose = dataclasses.replace(dose, f=args.bioavailability)
+        if getattr(args, "every", None) is not None:
+            dose = dose.repeated(args.every, args.n_doses or 1)
+        if getattr(args, "ss", False):
+            dose = dataclasses.replace(dose, ss=1)
+    except DosingError as err:
+        raise UsageError(str(err).rstrip(".")) from None
+    return dose
+
+
+def uses_regimen_options(args) -> bool:
+    """Whether any of the regimen options were given (they apply to --dose, not to --regimen files)."""
+    return any(
+        getattr(args, name, None) not in (None, False)
+        for name in ("every", "n_doses", "ss", "lag", "bioavailability", "rate", "per_kg")
+    )
+
+
+def check_late_doses(regimen, t_end_h: float, args) -> None:
+    """Refuse, in command-line terms, doses after --t-end unless --doses-after-end drop."""
+
+    if getattr(args, "doses_after_end", "error") != "error" or regimen.last_h <= t_end_h:
+        return
+    events = regimen.for_body_weight(1.0).events()
+    starts = [t for t in list(events.bolus_t_h) + list(events.infusion_start_h) if t > t_end_h]
+    raise UsageError(
+        f"{len(starts)} administration(s) start after --t-end {t_end_h:g} h (the first at {min(starts):g} h, "
+        f"the last at {max(starts):g} h); raise --t-end, or pass --doses-after-end drop to leave them out "
+        "of the simulation and of the %ID reference"
+    )
+
+
+def late_dose_note(result) -> list[str]:
+    """A line saying how many doses after the last output time were left out (never silent)."""
+    n = result.metadata.get("doses_after_end", 0)
+    if not n:
+        return []
+    return [
+        f"note: {n} administration(s) after {result.t_h[-1]:g} h not simulated (--doses-after-end drop); "
+        f"%ID is relative to the {result.dose_particles:.4g} particles given up to then"
+    ]
+
+
+def _regimen_dose(route: str, dose_particles: float, args, t_h: float = 0.0):
+    """The command-line dose (route, site, infusion by --duration or --rate, per kg, lag, f, repeats)."""
+    from exopk.dosing import dose_for_route
+    from exopk.errors import DosingError
+
+    common = {"dose_particles_per_kg" if getattr(args, "per_kg", False) else "dose_particles": dose_particles}
+    if getattr(args, "lag", None) is not None:
+        common["lag_h"] = args.lag
+    if getattr(args, "bioavailability", None) is not None:
+        common["f"] = args.bioavailability
+    try:
+        dose = dose_for_route(
+            route,
+            t_h=t_h,
+            duration_h=args.duration,
+            rate_particles_per_h=getattr(args, "rate", None),
+            site=args.site if route == "local" else None,
+            **common,
+        )
+    except DosingError as err:
+        raise UsageError(str(err).rstrip(".")) from None
+    return with_regimen_options(dose, args, lag_f=False)

@@ -59,10 +59,20 @@ def _labelled(args, params, regimen, t_h):
 def _solve(args, params, regimen, t_h):
     from exopk.simulation import simulate
 
-    return simulate(params, regimen, t_h, method=args.method, rtol=args.rtol, solver=args.solver)
+    return simulate(
+        params,
+        regimen,
+        t_h,
+        method=args.method,
+        rtol=args.rtol,
+        solver=args.solver,
+        doses_after_end=args.doses_after_end,
+    )
 
 
 def run(args) -> int:
+    if getattr(args, "events", None) is not None:
+        return run_events(args)
     from exopk.model.graph import REPORTED_ORGANS
 
     organs_given = args.organs is not None
@@ -76,6 +86,7 @@ def run(args) -> int:
     outputs = Outputs([(args.out, "--out", "csv"), (args.plot, "--plot", "figure")])
     params = c.load(args)
     regimen = c.regimen(args)
+    c.check_late_doses(regimen, float(t_h[-1]), args)
     labelled = _labelled(args, params, regimen, t_h)
     result = _solve(args, params, regimen, t_h) if labelled is None else labelled.ev
 
@@ -94,9 +105,14 @@ def run(args) -> int:
                 organs = organs + list(result.dosed_sites)
             outputs.figure("--plot", plot_organ_curves(result, organs=organs, quantity=args.quantity))
     marks = [x for x in SUMMARY_TIMES_H if x <= t_h[-1]] or [float(t_h[-1])]  # a short run: its end
+    if regimen.last_h > marks[-1]:
+        # Doses after the last summary time: summarise the end too, so that the summary simulation
+        # gives the same doses (and the same %ID reference) as the table.
+        marks.append(float(t_h[-1]))
     at = _at_marks(args, params, regimen, marks, labelled)
     lines = summary_lines(result, at if labelled is None or at is None else at.ev)
     lines += c.model_notes(result.params)
+    lines += c.late_dose_note(result)
     lines += outputs.written((("--out", "table"), ("--plot", "plot")))
     if labelled is not None:
         lines += label_summary_lines(at)
@@ -165,3 +181,39 @@ def label_summary_lines(labelled) -> list[str]:
         row = "".join(f"{_round(a):11.4g} /{_round(b):7.3g}" for a, b in zip(label, true, strict=True))
         lines.append(f"{organ:13s}{row}")
     return lines
+
+
+def run_events(args) -> int:
+    """``exopk simulate --events table.csv``: every ID at its observation times; one tidy CSV with an id column."""
+
+    from exopk.analysis.subjects import simulate_subjects
+    from exopk.dosing import read_event_csv
+
+    if args.regimen is not None or args.dose is not None or c.uses_regimen_options(args):
+        raise c.UsageError("`--events` gives every dose; do not combine it with --dose, --regimen or repeat options")
+    if args.plot is not None:
+        raise c.UsageError("`--events` writes a table (--out); plot subjects from it")
+    if not args.events.exists():  # a directory or FIFO is named as such by the reader
+        raise c.UsageError(f"`--events` file {str(args.events)!r} does not exist")
+    outputs = Outputs([(args.out, "--out", "csv")])
+    params = c.load(args)
+    subjects = read_event_csv(args.events, particles_per_ug=args.particles_per_ug)
+    grid = c.time_grid(args, 1_000_000)
+    result = simulate_subjects(params, subjects, t_h=grid, doses_after_end=args.doses_after_end)
+    with outputs:
+        if outputs.wants("--out"):
+            outputs.frame("--out", result.to_frame())
+    lines = [
+        f"exopk: {len(result.ids)} subject(s) from {args.events} ({params.species} / {params.ev}); "
+        f"{result.metadata['n_batches']} batch(es), {result.metadata['n_single']} simulated one by one",
+        f"{'id':>8s} {'WT (kg)':>9s} {'dose (particles)':>17s} {'times':>6s} {'liver %ID at last time':>23s}",
+    ]
+    for sid in result.ids:
+        liver = result.percent_id(sid, "liver")[-1]
+        lines.append(
+            f"{sid!s:>8s} {result.body_weight_kg[sid]:9.4g} {result.dose_particles[sid]:17.4g} "
+            f"{result.t_h[sid].size:6d} {liver:23.4g}"
+        )
+    lines += outputs.written((("--out", "table"),))
+    print("\n".join(lines), file=outputs.messages)
+    return 0

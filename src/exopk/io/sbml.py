@@ -174,10 +174,17 @@ def sbml_document(params: ModelParameters, regimen: Regimen | Dose | Sequence[Do
     libsbml = _libsbml()
     if not isinstance(params, ModelParameters):
         raise InputError(f"`params` must be ModelParameters (see exopk.load_parameters); got {type(params).__name__}.")
-    reg = as_regimen(regimen)
+    reg = as_regimen(regimen).for_body_weight(params.values["body_weight_g"] / 1000.0)
     if reg.total_particles <= 0:
         raise DosingError("the regimen's total dose is 0 particles; give a positive dose to export.")
+    # Repeats (ii/addl), lag times and bioavailability are expanded into the events: one SBML
+    # event per later bolus, infusion start and stop.
     events = reg.events()
+    if events.has_boundaries:
+        raise DosingError(
+            "SBML export does not take steady-state (ss=1) doses or resets (EVID 3/4): SBML has no periodic "
+            "steady state; export the repeated doses (ii_h, addl) from time 0 instead."
+        )
 
     doc = libsbml.SBMLDocument(SBML_LEVEL, SBML_VERSION)
     model = doc.createModel()

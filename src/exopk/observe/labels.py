@@ -496,8 +496,11 @@ def label_events(events: Events, system: LabelSystem, free_at_injection_fraction
         return out
 
     # dataclasses.replace keeps any other field of Events as it is
+    steady = tuple(
+        dataclasses.replace(s, amounts=split(s.amounts[None])[0], rates=split(s.rates[None])[0]) for s in events.steady
+    )
     return dataclasses.replace(
-        events, bolus_amounts=split(events.bolus_amounts), infusion_rates=split(events.infusion_rates)
+        events, bolus_amounts=split(events.bolus_amounts), infusion_rates=split(events.infusion_rates), steady=steady
     )
 
 
@@ -515,6 +518,12 @@ def _solve_label(system: LabelSystem, events: Events, t_h: np.ndarray, administe
     def done(amounts, used):
         return _solve.expand_reached(amounts, keep, n_all), used, metadata
 
+    from exopk.solve.events import linear_events, needs_stepping
+
+    if needs_stepping(events):  # many doses, resets, steady states: event stepping (memory independent of doses)
+        amounts, _, info = linear_events(M, G, events, t_h, method=method)
+        metadata["label_n_propagators"] = info["n_propagators"]
+        return done(amounts, info["method"])
     if method == "expm":
         return done(_solve.expm_single(M, G, events, t_h), "expm")
     amounts, cond = _solve.exact_single(M, G, events, t_h)
@@ -574,7 +583,11 @@ def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: s
     ev = simulate(params, regimen, t_h, method=method)
     K, E = rate_matrices(params.values)
     system = label_system(params.values, label, K[0], E[0])
-    events = label_events(ev.regimen.events(), system, label["free_at_injection_fraction"])
+    from exopk.simulation import regimen_events
+
+    # the doses the EV simulation kept (it has refused or dropped later ones)
+    kept, _ = regimen_events(ev.regimen, ev.t_h, "drop")
+    events = label_events(kept, system, label["free_at_injection_fraction"])
     amounts, used, metadata = _solve_label(system, events, ev.t_h, ev.administered_particles, method or "exact")
     return TracerResult(
         ev=ev,

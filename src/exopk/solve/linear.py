@@ -363,11 +363,14 @@ def ode_single(
     rtol: float,
     atol: float,
     solver: str,
+    initial: tuple[float, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Live and sink amounts by a stiff integrator with an analytic Jacobian.
 
     Handles the capacity-limited (non-linear) uptake. Doses are applied exactly at their
     times by restarting the integrator; infusions enter as constant inputs per interval.
+    ``initial = (t0_h, state)`` starts from ``state`` (live and sinks) at ``t0_h`` instead of
+    from zero (used for resets and steady states, :mod:`exopk.solve.events`).
     """
     cap = capacity_terms(params)
     n_live, n_sink = K.shape[0], E.shape[0]
@@ -395,9 +398,13 @@ def ode_single(
         J[:n_live, :n_live] += cap.jacobian(y[:n_live])
         return J
 
-    points = np.unique(np.concatenate([_breakpoints(events), [t_h[-1]]]))
+    start = [] if initial is None else [initial[0]]
+    points = np.unique(np.concatenate([_breakpoints(events), [t_h[-1]], start]))
     points = points[points <= t_h[-1]]
     y = np.zeros(n)
+    if initial is not None:
+        points = points[points >= initial[0]]
+        y = np.array(initial[1], dtype=float)
     out = np.zeros((t_h.size, n))  # outputs before the first dose stay zero
     t_prev = points[0]
     for t_next in [*points[1:], None]:
