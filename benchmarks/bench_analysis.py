@@ -65,7 +65,7 @@ TARGETS = {"10k_97": 1.0, "10k_2881": 5.0, "100k_memory_mb": 1000.0, "sobol": 10
 
 def population(params, n_subjects: int):
     cv = {f"{organ}_{rate}": 0.3 for organ in exopk.ORGANS for rate in RATES if params.values[f"{organ}_{rate}"] > 0}
-    return exopk.sample_population(params, n_subjects, cv, body_weight_cv=0.15, seed=SEED)
+    return exopk.analysis.sample_population(params, n_subjects, cv, body_weight_cv=0.15, seed=SEED)
 
 
 def lsoda_organs(values, t_h: np.ndarray, y0_live: np.ndarray, member: np.ndarray) -> np.ndarray:
@@ -132,11 +132,13 @@ def measure_memory(n_subjects: int) -> None:
     params = exopk.load_parameters()
     t_h = np.linspace(0.0, T_END_H, 97)
     small = population(params, 16)
-    exopk.simulate_population(small, exopk.IVBolus(dose_particles=DOSE), t_h, progress=False)  # imports, caches
+    exopk.analysis.simulate_population(
+        small, exopk.IVBolus(dose_particles=DOSE), t_h, progress=False
+    )  # imports, caches
     before = peak_rss_mb()
     pop = population(params, n_subjects)
     t0 = time.perf_counter()
-    exopk.simulate_population(pop, exopk.IVBolus(dose_particles=DOSE), t_h, progress=False)  # with blood NCA
+    exopk.analysis.simulate_population(pop, exopk.IVBolus(dose_particles=DOSE), t_h, progress=False)  # with blood NCA
     elapsed = time.perf_counter() - t0
     print(f"{before:.1f} {peak_rss_mb():.1f} {elapsed:.3f}")
 
@@ -188,10 +190,10 @@ def main() -> None:
     for n_times, key in ((97, "10k_97"), (2881, "10k_2881")):
         t_h = np.linspace(0.0, T_END_H, n_times)
         first, median, result = timed(
-            lambda t_h=t_h: exopk.simulate_population(pop, bolus, t_h, nca_organs=(), progress=False), repeats
+            lambda t_h=t_h: exopk.analysis.simulate_population(pop, bolus, t_h, nca_organs=(), progress=False), repeats
         )
         t0 = time.perf_counter()
-        with_nca = exopk.simulate_population(pop, bolus, t_h, progress=False)
+        with_nca = exopk.analysis.simulate_population(pop, bolus, t_h, progress=False)
         nca_times[n_times] = time.perf_counter() - t0
         _, core_times[n_times], _ = timed(
             lambda t_h=t_h: exopk.simulate_batch(params, bolus, t_h, pop.variations, memory_mb=256.0), repeats
@@ -237,13 +239,13 @@ def main() -> None:
     print(f"\n3. Sobol indices: {d} parameters log-uniform over [p/2, 2p], N = {sobol_n}, second order: {runs:,} runs")
     t_h = np.linspace(0.0, T_END_H, 97)
     first, median, sobol = timed(
-        lambda: exopk.sobol_sensitivity(
+        lambda: exopk.analysis.sobol_sensitivity(
             params, bolus, t_h, SOBOL_PARAMETERS, ("brain_auc", "liver_cmax", "blood_auc"), n=sobol_n, seed=SEED,
             progress=False,
         ),
         1 if not quick else 0,
     )  # fmt: skip
-    design = exopk.saltelli_design(d, sobol_n, seed=np.random.default_rng(0))
+    design = exopk.analysis.saltelli_design(d, sobol_n, seed=np.random.default_rng(0))
     lo = np.log(np.array([params[p] for p in SOBOL_PARAMETERS]) / 2)
     sample = {p: np.exp(lo[i] + design[:n_loop_sobol, i] * np.log(4)) for i, p in enumerate(SOBOL_PARAMETERS)}
     loop = loop_time(params, sample, t_h, n_loop_sobol) * runs / n_loop_sobol
@@ -268,7 +270,7 @@ def main() -> None:
     t_h = np.linspace(0.0, T_END_H, 97)
     with ProcessPoolExecutor(2) as pool:
         first, median, _ = timed(
-            lambda: exopk.simulate_population(
+            lambda: exopk.analysis.simulate_population(
                 pop, bolus, t_h, executor=pool, chunk_size=n_subjects // 4, workers=1, progress=False
             ),
             1 if not quick else 0,

@@ -1,7 +1,7 @@
 """Response times of the web page's server (`exopk app`), against the bare library call in the same process.
 
 Times each request end to end over HTTP on 127.0.0.1 (JSON encoding, tables, reproduction code),
-median and worst of several repeats, beside ``exopk.simulate`` / ``exopk.simulate_label`` for the
+median and worst of several repeats, beside ``exopk.simulate`` / ``exopk.observe.simulate_label`` for the
 same run. Target (issue 16): a single simulation answered within 1 s.
 
     python benchmarks/bench_app.py [--quick]
@@ -54,9 +54,9 @@ def main() -> None:
         ("IV bolus, intact EVs", {"dose": "1e10"},
          lambda: exopk.simulate(params, exopk.IVBolus(dose_particles=1e10), t_h)),
         ("IV bolus, DiR label", {"dose": "1e10", "label": "DiR"},
-         lambda: exopk.simulate_label(params, exopk.IVBolus(dose_particles=1e10), t_h, "DiR")),
+         lambda: exopk.observe.simulate_label(params, exopk.IVBolus(dose_particles=1e10), t_h, "DiR")),
         ("IV + intranasal, DiR, comparison", {"dose": "1e10", "label": "DiR", "routes": "iv_bolus,intranasal"},
-         lambda: [exopk.simulate_label(params, d(dose_particles=1e10), t_h, "DiR")
+         lambda: [exopk.observe.simulate_label(params, d(dose_particles=1e10), t_h, "DiR")
                   for d in (exopk.IVBolus, exopk.Intranasal)]),
     ]  # fmt: skip
     _post(base + "/api/run", {"form": {"dose": "1e10"}})  # first call: imports

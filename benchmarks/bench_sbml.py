@@ -6,7 +6,7 @@ Run from the repository root (needs ``pip install -e ".[sbml]"``)::
     .venv/bin/python benchmarks/bench_sbml.py --quick    # smoke run, fewer repeats and subjects
 
 Model: default mouse / MSC-EVs, IV bolus of 1e10 particles, 0-48 h, exported with
-``exopk.export_sbml`` and loaded once into libroadrunner (load + compile time printed
+``exopk.io.export_sbml`` and loaded once into libroadrunner (load + compile time printed
 separately). Same output grids for both: 49 and 2881 times.
 
 Roadrunner runs at two settings:

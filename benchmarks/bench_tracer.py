@@ -43,7 +43,7 @@ def lsoda(params, label, t_h: np.ndarray) -> np.ndarray:
     full[:n, :n] = system.M
     full[n:, :n] = system.G
     y0 = np.zeros(n + n_sink)
-    y0[exopk.STATES.index("blood_venous")] = DOSE_PARTICLES
+    y0[exopk.model.STATES.index("blood_venous")] = DOSE_PARTICLES
     sol = solve_ivp(
         lambda _t, y: full @ y,
         (0.0, t_h[-1]),
@@ -66,11 +66,11 @@ def main() -> None:
     dose = exopk.IVBolus(dose_particles=DOSE_PARTICLES)
     print(f"{'case':42s}{'exopk':>10s}{'LSODA':>10s}{'ratio':>8s}{'EV only':>10s}{'max |exact-LSODA|/dose':>25s}")
     for name in ("DiR", "I-125", "Tc-99m"):
-        label = exopk.load_label(name)
+        label = exopk.observe.load_label(name)
         for n_times in (49, 2881):
             t_h = np.linspace(0.0, 48.0, n_times)
             t_exact, result = median_time(
-                lambda t_h=t_h, label=label: exopk.simulate_label(params, dose, t_h, label), repeats
+                lambda t_h=t_h, label=label: exopk.observe.simulate_label(params, dose, t_h, label), repeats
             )
             t_ev, _ = median_time(lambda t_h=t_h: exopk.simulate(params, dose, t_h), repeats)
             t_lsoda, reference = median_time(

@@ -71,13 +71,13 @@ def metrics(params: exopk.ModelParameters) -> dict[str, float]:
     """Calibration quantities of the default IV bolus in a model."""
     t_h = np.array([0.0, T1_MIN / 60, T2_MIN / 60, 0.5, ELIM_T1_H, 4.0, ELIM_T2_H])
     dose = exopk.IVBolus(dose_particles=DOSE_PARTICLES)
-    iodine = exopk.simulate_label(params, dose, t_h, ORGAN_LABEL)
+    iodine = exopk.observe.simulate_label(params, dose, t_h, ORGAN_LABEL)
     result = iodine.ev  # the intact EVs
-    luciferase = exopk.simulate_label(params, dose, t_h, BLOOD_LABEL)
+    luciferase = exopk.observe.simulate_label(params, dose, t_h, BLOOD_LABEL)
     blood = result.percent_id("blood")
     blood_signal = luciferase.label_percent_id("blood")
     in_body = 100.0 - result.eliminated() / DOSE_PARTICLES * 100.0
-    organs = [o for o in exopk.REPORTED_ORGANS if o != "eliminated"]
+    organs = [o for o in exopk.model.REPORTED_ORGANS if o != "eliminated"]
     at = {o: result.percent_id(o) for o in organs}
     counted = {o: iodine.label_percent_id(o, decay_corrected=True) for o in ("liver", "lung", "spleen")}
     return {

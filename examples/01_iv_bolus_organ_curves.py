@@ -31,7 +31,7 @@ for organ in result.organs:
 print("Morishita 2015 (125I label, 4 h): liver 28, lung 7, spleen 1.6 %ID of label (fitted through the label,")
 print("  which outlives the vesicles; see examples/03_label_artefacts.py and docs/tracers.md)")
 
-fig = exopk.plot_organ_curves(result, title="MSC-EVs, 1e10 particles IV bolus, 25 g mouse")
+fig = exopk.plots.plot_organ_curves(result, title="MSC-EVs, 1e10 particles IV bolus, 25 g mouse")
 out.parent.mkdir(parents=True, exist_ok=True)
 fig.savefig(out, dpi=120)
 plt.close(fig)

@@ -32,7 +32,7 @@ t_h = np.linspace(0.0, 48.0, 48 * 60 + 1)
 # A typical mouse protocol, 2 x 3 µL per nostril, awake: about 2 % of the dose runs into the lungs
 # (interpolated between 5 µL: 0 % and 25 µL: 5.3 %, Southam et al. 2002).
 nasal = exopk.Intranasal.from_volume(1e10, volume_ul=12.0)
-comparison = exopk.compare_routes(params, ["iv_bolus", nasal, "intraperitoneal"], dose_particles=1e10, t_h=t_h)
+comparison = exopk.analysis.compare_routes(params, ["iv_bolus", nasal, "intraperitoneal"], dose_particles=1e10, t_h=t_h)
 
 print(f"{'route':18s}{'F':>7s}{'blood AUC':>11s}{'brain tissue AUC':>18s}{'liver AUC':>11s}{'brain:blood':>13s}")
 for route in comparison.routes:
@@ -47,7 +47,7 @@ print(f"intranasal vs IV: DTE = {targeting['dte_percent']:.0f} %, DTP = {targeti
 peak = comparison.results["intranasal"].extravascular_percent_id("brain")
 print(f"intranasal brain tissue peak {peak.max():.3g} %ID at {t_h[peak.argmax()]:.2f} h")
 
-fig = exopk.plot_route_comparison(comparison)
+fig = exopk.plots.plot_route_comparison(comparison)
 out.parent.mkdir(parents=True, exist_ok=True)
 fig.savefig(out, dpi=110)
 plt.close(fig)

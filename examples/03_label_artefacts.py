@@ -25,7 +25,7 @@ params = exopk.load_parameters(species="mouse", ev="msc")
 dose = exopk.IVBolus(dose_particles=1e10)
 t_h = np.concatenate([[0.0], np.geomspace(1.0 / 60.0, 7 * 24.0, 400)])  # 1 min to 7 days
 labels = ("DiR", "Gluc-lactadherin", "I-125", "In-111")
-results = [exopk.simulate_label(params, dose, t_h, name) for name in labels]
+results = [exopk.observe.simulate_label(params, dose, t_h, name) for name in labels]
 
 marks = (0.5, 4.0, 24.0, 72.0)
 print("%ID per organ: intact EVs (true) and each label (decay-corrected counts / optical label amount)")
@@ -43,7 +43,7 @@ print(f"\nthyroid (free iodide), 125I label at 24 h: {thyroid:.3g} %ID")
 for res in results:
     assert res.conservation_error() < 1e-9  # bound + free + excreted + decayed + inactivated = injected
 
-fig = exopk.plot_apparent_vs_true(results, organs=("blood", "liver", "lung", "spleen", "kidney", "brain"))
+fig = exopk.plots.plot_apparent_vs_true(results, organs=("blood", "liver", "lung", "spleen", "kidney", "brain"))
 out.parent.mkdir(parents=True, exist_ok=True)
 fig.savefig(out, dpi=120)
 plt.close(fig)

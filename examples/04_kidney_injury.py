@@ -25,7 +25,7 @@ out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("out/04_kidney_injury.png
 healthy_params = exopk.load_parameters("mouse", "msc")
 aki_params = exopk.load_parameters("mouse", "msc", scenarios=["acute_kidney_injury"])
 
-scenario = exopk.load_scenario("acute_kidney_injury")
+scenario = exopk.model.load_scenario("acute_kidney_injury")
 print(f"scenario {scenario.name}: {scenario.description}")
 for name, change in scenario.changes.items():
     print(f"  {name}: {healthy_params[name]:.4g} -> {aki_params[name]:.4g} ({change.describe()})")

@@ -24,13 +24,13 @@ import exopk
 out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("out/05_mouse_to_human.png")
 
 mouse_dose = 2e10
-scaled = exopk.scale_dose(mouse_dose, "mouse", "human")
+scaled = exopk.model.scale_dose(mouse_dose, "mouse", "human")
 print(scaled.summary())
 print()
 
 doses = {
     "mouse": mouse_dose,
-    "rat": exopk.scale_dose(mouse_dose, "mouse", "rat").bsa_particles,
+    "rat": exopk.model.scale_dose(mouse_dose, "mouse", "rat").bsa_particles,
     "human": scaled.bsa_particles,
 }
 t_h = np.concatenate([[0.0], np.geomspace(1e-3, 48.0, 600)])

@@ -31,8 +31,8 @@ t_h = np.linspace(0.0, 24.0, 97)  # every 15 min
 
 # 1. Virtual population
 cv = {"liver_uptake_vascular_per_h": 0.3, "spleen_uptake_vascular_per_h": 0.3, "lung_uptake_vascular_per_h": 0.3}
-population = exopk.sample_population(params, 2000, cv, body_weight_cv=0.15, seed=2024)
-result = exopk.simulate_population(population, dose, t_h)
+population = exopk.analysis.sample_population(params, 2000, cv, body_weight_cv=0.15, seed=2024)
+result = exopk.analysis.simulate_population(population, dose, t_h)
 bw5, bw95 = np.percentile(population.body_weight_g, [5, 95])
 print(f"{population.n_subjects} virtual mice, body weight P5-P95 {bw5:.1f}-{bw95:.1f} g")
 print(f"{'organ':10s}{'%ID at 4 h: P5':>16s}{'P50':>10s}{'P95':>10s}")
@@ -47,11 +47,11 @@ for name, label in (("half_life_h", "terminal half-life (h)"), ("cl", "CL (mL/h)
     print(f"blood {label}: median {p50:.3g}, P5-P95 {p5:.3g}-{p95:.3g}")
 
 # 2. Local sensitivity of brain AUC, then Sobol indices of the most influential EV rates
-local = exopk.local_sensitivity(params, dose, t_h, ("brain_auc", "liver_cmax"))
+local = exopk.analysis.local_sensitivity(params, dose, t_h, ("brain_auc", "liver_cmax"))
 rates = [i for i, name in enumerate(local.parameters) if name.endswith("_per_h") and "_ml_" not in name]  # 1/h
 ranked = sorted(rates, key=lambda i: -abs(local.coefficients[i, 0]))[:8]
 names = [local.parameters[i] for i in ranked]
-sobol = exopk.sobol_sensitivity(params, dose, t_h, names, ("brain_auc", "liver_cmax"), n=256, seed=1)
+sobol = exopk.analysis.sobol_sensitivity(params, dose, t_h, names, ("brain_auc", "liver_cmax"), n=256, seed=1)
 print(f"\nSobol indices of brain AUC ({sobol.n_evaluations} runs), parameters in [p/2, 2p] log-uniform:")
 for i in np.argsort(-sobol.total_order[:, 0]):
     lo, hi = sobol.total_order_ci[:, i, 0]
@@ -59,9 +59,9 @@ for i in np.argsort(-sobol.total_order[:, 0]):
     print(f"  {sobol.names[i]:36s} S1 {s1:6.3f}   ST {st:6.3f} [{lo:.3f}, {hi:.3f}]")
 
 fig, axes = plt.subplots(1, 3, figsize=(18, 5.2), layout="constrained")
-exopk.plot_population_bands(result, organs=("blood", "liver", "spleen", "lung", "brain"), ax=axes[0])
-exopk.plot_tornado(local, "brain_auc", top=12, ax=axes[1])
-exopk.plot_sobol(sobol, "brain_auc", ax=axes[2])
+exopk.plots.plot_population_bands(result, organs=("blood", "liver", "spleen", "lung", "brain"), ax=axes[0])
+exopk.plots.plot_tornado(local, "brain_auc", top=12, ax=axes[1])
+exopk.plots.plot_sobol(sobol, "brain_auc", ax=axes[2])
 out.parent.mkdir(parents=True, exist_ok=True)
 fig.savefig(out, dpi=110)
 plt.close(fig)

@@ -29,7 +29,7 @@ defaults = exopk.load_parameters(species="mouse", ev="msc")
 truth = defaults.replace(liver_uptake_vascular_per_h=defaults["liver_uptake_vascular_per_h"] / 2)
 dose = exopk.IVBolus(dose_particles=1e10)
 times_h = np.array([0.083, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 24.0])
-counted = exopk.simulate_label(truth, dose, np.concatenate([[0.0], times_h]), "In-111")
+counted = exopk.observe.simulate_label(truth, dose, np.concatenate([[0.0], times_h]), "In-111")
 rng = np.random.default_rng(2024)
 rows = []
 for organ in ("blood", "liver", "lung", "spleen"):
@@ -47,7 +47,7 @@ for organ in ("blood", "liver", "lung", "spleen"):
 data = pd.DataFrame(rows)
 
 names = ["liver_uptake_vascular_per_h", "lung_uptake_vascular_per_h"]
-fit = exopk.fit(defaults, dose, data, names, label="In-111", data_name="synthetic In-111 experiment")
+fit = exopk.analysis.fit(defaults, dose, data, names, label="In-111", data_name="synthetic In-111 experiment")
 print(fit.table()[["name", "initial", "estimate", "ci_lower", "ci_upper", "unit"]].to_string(index=False))
 for name in names:  # a 95 % CI misses the truth in about 1 experiment in 20 (this seed: lung)
     lo, hi = fit.ci_95[name]
@@ -60,7 +60,7 @@ fig = plt.figure(figsize=(10, 4.2))
 fit.plot_observed_vs_predicted(fig.add_subplot(1, 2, 1))
 ax = fig.add_subplot(1, 2, 2)
 t = np.linspace(0.0, 26.0, 300)
-curves = exopk.simulate_label(fit.params, dose, t, "In-111")
+curves = exopk.observe.simulate_label(fit.params, dose, t, "In-111")
 for organ in ("blood", "liver", "lung", "spleen"):
     (line,) = ax.plot(t[1:], curves.label_percent_id(organ, decay_corrected=True)[1:], label=organ)
     pts = data[data["organ"] == organ]

@@ -36,11 +36,11 @@ def reference_derived(v) -> dict[str, float]:
 
 
 def reference_rhs(params: exopk.ModelParameters, amounts: np.ndarray) -> np.ndarray:
-    """Time derivative of all states (live, then sinks), in ``exopk.STATES`` order."""
+    """Time derivative of all states (live, then sinks), in ``exopk.model.STATES`` order."""
     v = params.values
     d = reference_derived(v)
-    a = dict(zip(exopk.STATES, amounts, strict=True))
-    out = dict.fromkeys(exopk.STATES, 0.0)
+    a = dict(zip(exopk.model.STATES, amounts, strict=True))
+    out = dict.fromkeys(exopk.model.STATES, 0.0)
 
     co = v["cardiac_output_ml_per_h"]
     q = {
@@ -125,10 +125,10 @@ def reference_rhs(params: exopk.ModelParameters, amounts: np.ndarray) -> np.ndar
     out["lung_vascular"] += k_it_a * air
     out["lung_cells"] += k_am * air
     out["swallowed"] = k_in_mcc * nasal + k_it_mcc * air
-    return np.array([out[name] for name in exopk.STATES])
+    return np.array([out[name] for name in exopk.model.STATES])
 
 
 def reference_matrix(params: exopk.ModelParameters) -> np.ndarray:
     """The square matrix of :func:`reference_rhs` (it is linear), column by column."""
-    n = len(exopk.STATES)
+    n = len(exopk.model.STATES)
     return np.column_stack([reference_rhs(params, np.eye(n)[j]) for j in range(n)])

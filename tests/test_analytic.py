@@ -186,7 +186,7 @@ def steady_state(params):
     K, E = rate_matrices(params.values)
     K, E = K[0], E[0]
     r = np.zeros(N_LIVE)
-    r[exopk.STATES.index("blood_venous")] = rate
+    r[exopk.model.STATES.index("blood_venous")] = rate
     x_ss = -np.linalg.solve(K, r)
     slowest = np.abs(np.linalg.eigvals(K).real).min()
     assert math.exp(-slowest * 400.0) < 1e-15, "400 h is not long enough to reach steady state"
@@ -203,7 +203,7 @@ def test_long_infusion_reaches_steady_state(steady_state):
     for row in (1, 2):
         live = result.amounts_particles[row, :N_LIVE]
         assert error_in_tolerances(live, x_ss, rtol=1e-10, atol=1e-12 * x_ss.max()) <= 1
-    depots = [exopk.STATES.index(name) for name in ("lung_airspace",) + SITES]
+    depots = [exopk.model.STATES.index(name) for name in ("lung_airspace",) + SITES]
     reached = np.setdiff1d(np.arange(N_LIVE), depots)
     assert np.all(x_ss[reached] > 0)
     assert np.all(x_ss[depots] == 0) and np.all(live[depots] == 0)  # nothing flows into a depot

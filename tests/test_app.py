@@ -134,7 +134,7 @@ def test_table_equals_simulate_at_the_sacrifice_times():
     params = exopk.load_parameters()
     times = np.array([1.0, 4.0, 24.0])
     for route, dose in (("iv_bolus", exopk.IVBolus), ("intranasal", exopk.Intranasal)):
-        labelled = exopk.simulate_label(params, dose(dose_particles=3e10), times, "In-111")
+        labelled = exopk.observe.simulate_label(params, dose(dose_particles=3e10), times, "In-111")
         rows = output.table[output.table["route"] == route]
         for organ in ("blood", "liver", "spleen", "brain"):
             got = rows[rows["organ"] == organ]
@@ -144,7 +144,7 @@ def test_table_equals_simulate_at_the_sacrifice_times():
             np.testing.assert_allclose(got["label_percent_id"], expected, rtol=1e-12)
     assert "nasal_cavity" in set(output.table[output.table["route"] == "intranasal"]["organ"])
     assert output.comparison is not None
-    direct = exopk.compare_routes(params, ["iv_bolus", "intranasal"], 3e10)
+    direct = exopk.analysis.compare_routes(params, ["iv_bolus", "intranasal"], 3e10)
     assert output.comparison.targeting("intranasal")["dte_percent"] == pytest.approx(
         direct.targeting("intranasal")["dte_percent"], rel=1e-9
     )
@@ -161,7 +161,7 @@ def test_repeated_doses_are_the_explicit_regimen():
 def test_body_weight_follows_the_population_rule():
     params = exopk.load_parameters()
     scaled = scale_body_weight(params, 32.0)
-    population = exopk.sample_population(params, 1, body_weight_g=[32.0])
+    population = exopk.analysis.sample_population(params, 1, body_weight_g=[32.0])
     for name, values in population.variations.items():
         assert scaled[name] == values[0]
     assert scaled["body_weight_g"] == 32.0
@@ -273,8 +273,8 @@ def test_population_job_reports_progress_and_matches_simulate_population():
     assert status["state"] == "done", status["message"]
     assert status["done"] == status["total"] > 1 and status["fraction"] == 1.0
     params = exopk.load_parameters()
-    direct = exopk.simulate_population(
-        exopk.sample_population(params, 300, {"liver_uptake_vascular_per_h": 0.4}, seed=3),
+    direct = exopk.analysis.simulate_population(
+        exopk.analysis.sample_population(params, 300, {"liver_uptake_vascular_per_h": 0.4}, seed=3),
         exopk.IVBolus(dose_particles=1e10),
         np.linspace(0, 24, 25),
         progress=False,
@@ -379,7 +379,7 @@ def test_downloads_figures_and_code_are_served(server):
     status, headers, csv = _request(server, base + "result.csv")
     assert status == 200 and "attachment" in headers["Content-Disposition"]
     frame = pd.read_csv(io.BytesIO(csv))
-    direct = exopk.simulate_label(
+    direct = exopk.observe.simulate_label(
         exopk.load_parameters(), exopk.IVBolus(dose_particles=1e10), np.linspace(0, 24, 49), "DiR"
     )
     expected = direct.to_frame()

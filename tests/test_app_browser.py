@@ -123,7 +123,7 @@ def test_page_runs_a_labelled_two_route_study_and_matches_simulate(page, tmp_pat
     params = exopk.load_parameters("mouse", "msc")
     times = np.array([1.0, 24.0])
     for route, dose in (("iv_bolus", exopk.IVBolus), ("intranasal", exopk.Intranasal)):
-        labelled = exopk.simulate_label(params, dose(dose_particles=2e10), times, "DiR")
+        labelled = exopk.observe.simulate_label(params, dose(dose_particles=2e10), times, "DiR")
         for organ in ("blood", "liver", "spleen", "lung", "brain"):
             expected = {
                 "ev_percent_id": labelled.ev.percent_id(organ),
@@ -163,7 +163,7 @@ def test_page_runs_a_labelled_two_route_study_and_matches_simulate(page, tmp_pat
     downloaded = pd.read_csv(path)
     t_h = np.linspace(0, 48, 97)
     for route, dose in (("iv_bolus", exopk.IVBolus), ("intranasal", exopk.Intranasal)):
-        expected = exopk.simulate_label(params, dose(dose_particles=2e10), t_h, "DiR").to_frame()
+        expected = exopk.observe.simulate_label(params, dose(dose_particles=2e10), t_h, "DiR").to_frame()
         got = downloaded[downloaded.route == route].drop(columns="route").reset_index(drop=True)
         assert list(got.columns) == list(expected.columns)
         assert (got[["organ", "quantity", "unit"]].values == expected[["organ", "quantity", "unit"]].values).all()

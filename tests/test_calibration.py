@@ -108,7 +108,9 @@ def test_organ_amounts_at_4h_within_2_fold_of_morishita_2015(params, organ):
     measured = MORISHITA_2015_PERCENT_ID_4H[organ]
     dose = exopk.IVBolus(dose_particles=DOSE_PARTICLES)
 
-    model = exopk.simulate_label(params, dose, [0.0, 4.0], "I-125").label_percent_id(organ, decay_corrected=True)[1]
+    model = exopk.observe.simulate_label(params, dose, [0.0, 4.0], "I-125").label_percent_id(
+        organ, decay_corrected=True
+    )[1]
 
     assert measured / 2.0 <= model <= measured * 2.0
 
@@ -119,8 +121,8 @@ def test_calibration_script_measures_what_the_tests_measure(params, calibration)
     t_h = [1 / 60, 5 / 60, 0.5, 4.0]
     dose = exopk.IVBolus(dose_particles=DOSE_PARTICLES)
     result = _bolus(params, t_h)
-    iodine = exopk.simulate_label(params, dose, t_h, "I-125")
-    luciferase = exopk.simulate_label(params, dose, t_h, "Gluc-lactadherin")
+    iodine = exopk.observe.simulate_label(params, dose, t_h, "I-125")
+    luciferase = exopk.observe.simulate_label(params, dose, t_h, "Gluc-lactadherin")
 
     signal = luciferase.label_percent_id("blood")
     assert metrics["blood_initial_half_life_min"] == pytest.approx(

@@ -58,7 +58,9 @@ def test_label_summary_is_exact_at_its_times(capsys):
     # Regression test for #12 item 1
     status, out, err = run(["simulate", "--dose", "1e10", "--t-end", "4", "--dt", "1", "--tracer", "DiR"], capsys)
     assert status == 0, err
-    labelled = exopk.simulate_label(exopk.load_parameters(), exopk.IVBolus(dose_particles=1e10), [0.5, 4.0], "DiR")
+    labelled = exopk.observe.simulate_label(
+        exopk.load_parameters(), exopk.IVBolus(dose_particles=1e10), [0.5, 4.0], "DiR"
+    )
     liver = next(line for line in out.splitlines()[::-1] if line.startswith("liver"))
     label_at_half_h = float(liver.split()[1])
     assert label_at_half_h == pytest.approx(labelled.label_percent_id("liver", decay_corrected=True)[0], rel=1e-3)

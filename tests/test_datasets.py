@@ -13,19 +13,19 @@ OBTAINED = ("from text", "from a table", "digitised", "derived")
 
 
 def test_the_literature_datasets_are_shipped():
-    names = exopk.list_datasets()
+    names = exopk.io.list_datasets()
     assert {"morishita2015_iv_mouse", "kumar2018_igg_intranasal_rat", "belayev1996_evans_blue_mcao_rat"} <= set(names)
 
 
-@pytest.mark.parametrize("name", exopk.list_datasets())
+@pytest.mark.parametrize("name", exopk.io.list_datasets())
 def test_every_dataset_has_provenance_and_a_model_to_compare_with(name):
-    dataset = exopk.load_dataset(name)
+    dataset = exopk.io.load_dataset(name)
     assert set(METADATA_KEYS) <= set(dataset.metadata)
     assert all(dataset.metadata[key].strip() for key in METADATA_KEYS), "empty provenance field"
     assert dataset.metadata["obtained"].startswith(OBTAINED)
     assert dataset.metadata["species"] in exopk.available("species")
     assert dataset.metadata["route"] in exopk.ROUTES
-    assert dataset.label is None or dataset.label in exopk.available_labels()
+    assert dataset.label is None or dataset.label in exopk.observe.available_labels()
     assert dataset.scenario is None or dataset.scenario in exopk.available("scenarios")
     data = dataset.data
     assert list(data.columns[:7]) == ["time_h", "organ", "quantity", "value", "sd", "n", "unit"]
@@ -36,7 +36,7 @@ def test_every_dataset_has_provenance_and_a_model_to_compare_with(name):
 
 def test_morishita_numbers_are_copied_exactly():
     """literature.md §2a / §7 DS1: liver 28, lung 7, spleen 1.6 %ID per organ at 4 h."""
-    data = exopk.load_dataset("morishita2015_iv_mouse").data.set_index("organ")
+    data = exopk.io.load_dataset("morishita2015_iv_mouse").data.set_index("organ")
     assert data.loc["liver", "value"] == 28.0
     assert data.loc["lung", "value"] == 7.0
     assert data.loc["spleen", "value"] == 1.6
@@ -46,7 +46,7 @@ def test_morishita_numbers_are_copied_exactly():
 
 def test_unknown_dataset_is_a_clear_error():
     with pytest.raises(exopk.DataError, match="unknown dataset 'nope'.*morishita2015_iv_mouse"):
-        exopk.load_dataset("nope")
+        exopk.io.load_dataset("nope")
 
 
 def test_cli_lists_and_shows_datasets(capsys):
@@ -80,11 +80,11 @@ def _script(name):
 def test_calibration_targets_are_the_shipped_data():
     """The calibration scripts fit the numbers of the shipped datasets, not copies that could drift."""
     iv = _script("calibrate_mouse_iv")
-    data = exopk.load_dataset("morishita2015_iv_mouse").data.set_index("organ")
+    data = exopk.io.load_dataset("morishita2015_iv_mouse").data.set_index("organ")
     for organ in ("liver", "lung", "spleen"):
         assert iv.TARGETS[f"{organ}_percent_id_4h"][0] == data.loc[organ, "value"]
-    assert iv.ORGAN_LABEL == exopk.load_dataset("morishita2015_iv_mouse").label
+    assert iv.ORGAN_LABEL == exopk.io.load_dataset("morishita2015_iv_mouse").label
     nasal = _script("calibrate_intranasal")
-    kumar = exopk.load_dataset("kumar2018_igg_intranasal_rat").data
+    kumar = exopk.io.load_dataset("kumar2018_igg_intranasal_rat").data
     assert nasal.BRAIN_PERCENT_ID_30MIN == kumar["value"].iloc[0]
     assert kumar["time_h"].iloc[0] == 0.5

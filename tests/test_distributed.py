@@ -30,18 +30,18 @@ def client():
 @pytest.mark.slow
 def test_population_on_dask_equals_serial(client):
     params = exopk.load_parameters()
-    pop = exopk.sample_population(
+    pop = exopk.analysis.sample_population(
         params, 400, {"liver_uptake_vascular_per_h": 0.3, "brain_uptake_tissue_per_h": 0.5}, body_weight_cv=0.1, seed=8
     )
     with ThreadPoolExecutor(1) as pool:  # chunks one after another, in this process
-        serial = exopk.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=pool, progress=False)
-    on_dask = exopk.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=client, progress=False)
+        serial = exopk.analysis.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=pool, progress=False)
+    on_dask = exopk.analysis.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=client, progress=False)
     assert on_dask.metadata["executor"] == "Client" and on_dask.metadata["n_chunks"] == 4
     np.testing.assert_array_equal(on_dask.percent_id_percentiles, serial.percent_id_percentiles)
     np.testing.assert_array_equal(on_dask.auc_percent_id_h, serial.auc_percent_id_h)
     np.testing.assert_array_equal(on_dask.cmax_percent_id, serial.cmax_percent_id)
     np.testing.assert_array_equal(on_dask.nca["blood"].auc_0_inf, serial.nca["blood"].auc_0_inf)
-    in_process = exopk.simulate_population(pop, DOSE, T_H, progress=False)  # no executor: round-off only
+    in_process = exopk.analysis.simulate_population(pop, DOSE, T_H, progress=False)  # no executor: round-off only
     np.testing.assert_allclose(
         on_dask.percent_id_percentiles, in_process.percent_id_percentiles, rtol=1e-12, atol=1e-14
     )
@@ -51,8 +51,8 @@ def test_population_on_dask_equals_serial(client):
 def test_sobol_on_dask_equals_serial(client):
     params = exopk.load_parameters()
     names = ["liver_uptake_vascular_per_h", "spleen_uptake_vascular_per_h", "brain_degradation_per_h"]
-    serial = exopk.sobol_sensitivity(params, DOSE, T_H, names, n=64, seed=1, chunk_size=160, progress=False)
-    on_dask = exopk.sobol_sensitivity(params, DOSE, T_H, names, n=64, seed=1, chunk_size=160, executor=client)
+    serial = exopk.analysis.sobol_sensitivity(params, DOSE, T_H, names, n=64, seed=1, chunk_size=160, progress=False)
+    on_dask = exopk.analysis.sobol_sensitivity(params, DOSE, T_H, names, n=64, seed=1, chunk_size=160, executor=client)
     np.testing.assert_array_equal(on_dask.first_order, serial.first_order)
     np.testing.assert_array_equal(on_dask.total_order, serial.total_order)
     np.testing.assert_array_equal(on_dask.second_order, serial.second_order)
@@ -63,4 +63,6 @@ def test_errors_on_workers_reach_the_caller(client):
     params = exopk.load_parameters()
     values = {"liver_uptake_vascular_per_h": np.array([1.0, 2.0])}
     with pytest.raises(exopk.DosingError, match="total dose is 0"):
-        exopk.evaluate_outputs(params, exopk.IVBolus(dose_particles=0.0), T_H, values, ["blood_auc"], executor=client)
+        exopk.analysis.evaluate_outputs(
+            params, exopk.IVBolus(dose_particles=0.0), T_H, values, ["blood_auc"], executor=client
+        )

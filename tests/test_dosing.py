@@ -109,7 +109,7 @@ def test_regimen_events_put_doses_into_venous_blood():
         [exopk.IVBolus(dose_particles=1e10, t_h=2.0), exopk.IVInfusion(dose_particles=6e10, duration_h=3.0, t_h=1.0)]
     )
     events = regimen.events()
-    venous = exopk.STATES.index("blood_venous")
+    venous = exopk.model.STATES.index("blood_venous")
 
     np.testing.assert_array_equal(events.bolus_t_h, [2.0])
     assert events.bolus_amounts.shape == (1, N_LIVE)

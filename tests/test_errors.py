@@ -108,15 +108,15 @@ def test_unknown_organ_asked_of_a_result_is_an_input_error(params):
     result = exopk.simulate(params, BOLUS, [0.0, 1.0])
     with pytest.raises(exopk.InputError, match=r"unknown organ 'heart'; expected one of: blood"):
         result.percent_id("heart")
-    labelled = exopk.simulate_label(params, BOLUS, [0.0, 1.0], "DiR")
+    labelled = exopk.observe.simulate_label(params, BOLUS, [0.0, 1.0], "DiR")
     with pytest.raises(exopk.InputError, match=r"unknown organ 'heart'"):
         labelled.label_percent_id("heart")
 
 
 def test_a_wrong_executor_is_both_an_input_error_and_a_type_error(params):
-    population = exopk.sample_population(params, 2, {"liver_uptake_vascular_per_h": 0.3}, seed=1)
+    population = exopk.analysis.sample_population(params, 2, {"liver_uptake_vascular_per_h": 0.3}, seed=1)
     with pytest.raises(TypeError, match=r"`executor` must be a concurrent.futures.Executor"):
-        exopk.simulate_population(population, BOLUS, [0.0, 1.0], executor=object())
+        exopk.analysis.simulate_population(population, BOLUS, [0.0, 1.0], executor=object())
 
 
 def test_zero_dose_is_a_dosing_error(params):
@@ -141,7 +141,7 @@ def test_a_solver_failure_is_a_simulation_error(params):
 def test_a_missing_optional_dependency_is_a_dependency_error(params, monkeypatch):
     monkeypatch.setitem(sys.modules, "libsbml", None)  # import libsbml now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'exopk\[sbml\]'") as info:
-        exopk.export_sbml(params, BOLUS)
+        exopk.io.export_sbml(params, BOLUS)
     assert type(info.value) is exopk.DependencyError
 
 
@@ -149,5 +149,5 @@ def test_an_unwritable_output_is_an_output_error(params, tmp_path):
     pytest.importorskip("libsbml")
     target = tmp_path / "missing-folder" / "model.xml"
     with pytest.raises(OSError, match=r"SBML file '.*model.xml' cannot be written") as info:
-        exopk.export_sbml(params, BOLUS, target)
+        exopk.io.export_sbml(params, BOLUS, target)
     assert type(info.value) is exopk.OutputError

@@ -24,7 +24,9 @@ def destructive_data(params, seed, cv_log=0.25, animals_per_time=1, times=TIMES_
     """Synthetic destructive sampling: each animal gives one value per organ at one time; log-normal noise."""
     t = np.array(times)
     grid = np.concatenate([[0.0], t])
-    result = exopk.simulate(params, DOSE, grid) if label is None else exopk.simulate_label(params, DOSE, grid, label)
+    result = (
+        exopk.simulate(params, DOSE, grid) if label is None else exopk.observe.simulate_label(params, DOSE, grid, label)
+    )
     rng = np.random.default_rng(seed)
     rows = []
     for organ in ORGANS:
@@ -52,7 +54,7 @@ def start_away_from(truth):
 
 def test_fit_recovers_true_parameters_within_their_cis(truth):
     data = destructive_data(truth, seed=3)
-    fit = exopk.fit(start_away_from(truth), DOSE, data, NAMES, n_starts=2)
+    fit = exopk.analysis.fit(start_away_from(truth), DOSE, data, NAMES, n_starts=2)
     for name in NAMES:
         lo, hi = fit.ci_95[name]
         assert lo < truth[name] < hi, (name, lo, truth[name], hi)
@@ -65,7 +67,7 @@ def test_fit_recovers_true_parameters_within_their_cis(truth):
 
 def test_without_noise_the_fit_is_exact(truth):
     data = destructive_data(truth, seed=0, cv_log=0.0)
-    fit = exopk.fit(start_away_from(truth), DOSE, data, NAMES, n_starts=1)
+    fit = exopk.analysis.fit(start_away_from(truth), DOSE, data, NAMES, n_starts=1)
     for name in NAMES:
         assert fit.estimates[name] == pytest.approx(truth[name], rel=1e-5)
     assert fit.rss < 1e-12
@@ -75,8 +77,8 @@ def test_without_noise_the_fit_is_exact(truth):
 def test_fit_is_invariant_to_the_unit_of_the_data(truth):
     data = destructive_data(truth, seed=5)
     as_fraction = data.assign(value=data["value"] / 100.0, unit="fraction")
-    a = exopk.fit(start_away_from(truth), DOSE, data, NAMES, n_starts=1)
-    b = exopk.fit(start_away_from(truth), DOSE, as_fraction, NAMES, n_starts=1)
+    a = exopk.analysis.fit(start_away_from(truth), DOSE, data, NAMES, n_starts=1)
+    b = exopk.analysis.fit(start_away_from(truth), DOSE, as_fraction, NAMES, n_starts=1)
     for name in NAMES:
         assert b.estimates[name] == pytest.approx(a.estimates[name], rel=1e-6)
         assert b.log_se[name] == pytest.approx(a.log_se[name], rel=1e-4)
@@ -86,8 +88,10 @@ def test_fit_is_invariant_to_the_unit_of_the_data(truth):
 def test_signal_in_arbitrary_units_fits_the_same_kinetics_whatever_its_scale(truth):
     data = destructive_data(truth, seed=6)
     signal = data.assign(quantity="signal", unit="a.u.")
-    a = exopk.fit(start_away_from(truth), DOSE, signal, NAMES, n_starts=1)
-    b = exopk.fit(start_away_from(truth), DOSE, signal.assign(value=signal["value"] * 3.7e5), NAMES, n_starts=1)
+    a = exopk.analysis.fit(start_away_from(truth), DOSE, signal, NAMES, n_starts=1)
+    b = exopk.analysis.fit(
+        start_away_from(truth), DOSE, signal.assign(value=signal["value"] * 3.7e5), NAMES, n_starts=1
+    )
     for name in NAMES:
         assert b.estimates[name] == pytest.approx(a.estimates[name], rel=1e-5)
     assert b.signal_scale / a.signal_scale == pytest.approx(3.7e5, rel=1e-5)
@@ -100,7 +104,7 @@ def test_mean_and_sd_data_with_n_animals(truth):
     summary = per_animal.groupby(["time_h", "organ", "quantity", "unit"], as_index=False)["value"].agg(
         value="mean", sd="std", n="count"
     )
-    fit = exopk.fit(start_away_from(truth), DOSE, summary, NAMES, n_starts=1)
+    fit = exopk.analysis.fit(start_away_from(truth), DOSE, summary, NAMES, n_starts=1)
     assert "pooled per quantity" in fit.notes[0]
     for name in NAMES:
         lo, hi = fit.ci_95[name]
@@ -113,9 +117,9 @@ def test_censored_rows_below_loq_predicted_below_loq_change_nothing(truth):
     blq = pd.DataFrame(
         [{"time_h": 48.0, "organ": "blood", "quantity": "percent_id", "value": np.nan, "unit": "%ID", "loq": late * 50}]
     )
-    base = exopk.fit(start_away_from(truth), DOSE, data, NAMES, n_starts=1)
-    censored = exopk.fit(start_away_from(truth), DOSE, pd.concat([data, blq]), NAMES, n_starts=1)
-    half = exopk.fit(start_away_from(truth), DOSE, pd.concat([data, blq]), NAMES, n_starts=1, blq="loq/2")
+    base = exopk.analysis.fit(start_away_from(truth), DOSE, data, NAMES, n_starts=1)
+    censored = exopk.analysis.fit(start_away_from(truth), DOSE, pd.concat([data, blq]), NAMES, n_starts=1)
+    half = exopk.analysis.fit(start_away_from(truth), DOSE, pd.concat([data, blq]), NAMES, n_starts=1, blq="loq/2")
     for name in NAMES:
         assert censored.estimates[name] == pytest.approx(base.estimates[name], rel=1e-4)
     assert half.rss > base.rss  # LOQ/2 is 25 times the model: the substituted value pulls
@@ -129,16 +133,16 @@ def test_censored_row_above_loq_pulls_the_fit(truth):
     blq = pd.DataFrame(
         [{"time_h": 24.0, "organ": "blood", "quantity": "percent_id", "value": 0.0, "unit": "%ID", "loq": late / 20}]
     )
-    fit = exopk.fit(truth, DOSE, pd.concat([data, blq]), NAMES, n_starts=1)
+    fit = exopk.analysis.fit(truth, DOSE, pd.concat([data, blq]), NAMES, n_starts=1)
     assert fit.observations["residual"].iloc[-1] < 0
 
 
 def test_fit_through_a_label_to_morishita_is_exact_with_three_parameters():
     """Three uptake rates and three I-125 organ values: the label-based fit reproduces the data."""
-    dataset = exopk.load_dataset("morishita2015_iv_mouse")
+    dataset = exopk.io.load_dataset("morishita2015_iv_mouse")
     params = exopk.load_parameters("mouse", "msc")
     names = ["liver_uptake_vascular_per_h", "lung_uptake_vascular_per_h", "spleen_uptake_vascular_per_h"]
-    fit = exopk.fit(
+    fit = exopk.analysis.fit(
         params.replace(**{n: params[n] * 2 for n in names}),
         DOSE,
         dataset.data,
@@ -155,7 +159,7 @@ def test_fit_through_a_label_to_morishita_is_exact_with_three_parameters():
 
 def test_profile_likelihood_interval_agrees_with_the_jacobian_ci(truth):
     data = destructive_data(truth, seed=8)
-    fit = exopk.fit(truth, DOSE, data, NAMES, n_starts=1)
+    fit = exopk.analysis.fit(truth, DOSE, data, NAMES, n_starts=1)
     profile = fit.profile(NAMES[0], n_points=9)
     lo, hi = profile.attrs["ci_95"]
     wald_lo, wald_hi = fit.ci_95[NAMES[0]]
@@ -172,7 +176,7 @@ def test_shared_parameter_group_and_report_and_plots(truth, tmp_path):
 
     data = destructive_data(truth, seed=9)
     shared = {"uptake_liver_spleen": ["liver_uptake_vascular_per_h", "spleen_uptake_vascular_per_h"]}
-    fit = exopk.fit(truth, DOSE, data, shared, n_starts=1)
+    fit = exopk.analysis.fit(truth, DOSE, data, shared, n_starts=1)
     assert fit.params["liver_uptake_vascular_per_h"] == fit.params["spleen_uptake_vascular_per_h"]
     report = fit.report()
     assert "uptake_liver_spleen" in report and "AIC" in report and "within 2-fold" in report
@@ -183,7 +187,7 @@ def test_shared_parameter_group_and_report_and_plots(truth, tmp_path):
 
 def test_fitted_file_is_a_scenario_overlay_that_reproduces_the_fit(truth, tmp_path):
     data = destructive_data(truth, seed=2)
-    fit = exopk.fit(start_away_from(truth), DOSE, data, NAMES, n_starts=1, data_name="synthetic.csv")
+    fit = exopk.analysis.fit(start_away_from(truth), DOSE, data, NAMES, n_starts=1, data_name="synthetic.csv")
     path = tmp_path / "fitted.toml"
     path.write_text(fit.to_scenario_toml("synthetic.csv"))
     reloaded = exopk.load_parameters("mouse", "msc", scenarios=[path])
@@ -209,19 +213,19 @@ def test_fitted_file_is_a_scenario_overlay_that_reproduces_the_fit(truth, tmp_pa
 def test_malformed_data_get_clear_errors(truth, change, message):
     data = change(destructive_data(truth, seed=1, times=(0.5, 4.0)))
     with pytest.raises(exopk.DataError, match=message):
-        exopk.fit(truth, DOSE, data, NAMES, n_starts=1)
+        exopk.analysis.fit(truth, DOSE, data, NAMES, n_starts=1)
 
 
 def test_bad_fit_settings_are_clear_errors(truth):
     data = destructive_data(truth, seed=1, times=(0.5, 4.0))
     with pytest.raises(exopk.FitError, match="unknown parameter 'liver_uptake_per_h'"):
-        exopk.fit(truth, DOSE, data, ["liver_uptake_per_h"])
+        exopk.analysis.fit(truth, DOSE, data, ["liver_uptake_per_h"])
     with pytest.raises(exopk.FitError, match=r"bounds\['liver_uptake_vascular_per_h'\]"):
-        exopk.fit(truth, DOSE, data, NAMES, bounds={NAMES[0]: (10.0, 1.0)})
+        exopk.analysis.fit(truth, DOSE, data, NAMES, bounds={NAMES[0]: (10.0, 1.0)})
     with pytest.raises(exopk.FitError, match="2 quantified observation"):
-        exopk.fit(truth, DOSE, data.iloc[:2], [*NAMES, "spleen_uptake_vascular_per_h"])
+        exopk.analysis.fit(truth, DOSE, data.iloc[:2], [*NAMES, "spleen_uptake_vascular_per_h"])
     with pytest.raises(exopk.FitError, match="`blq`"):
-        exopk.fit(truth, DOSE, data, NAMES, blq="zero")
+        exopk.analysis.fit(truth, DOSE, data, NAMES, blq="zero")
 
 
 def test_cli_fit_writes_parameter_file_report_and_plot(truth, tmp_path, capsys):
@@ -287,7 +291,7 @@ def test_ci_coverage_over_repeated_seeds(truth):
     n = 100
     for seed in range(n):
         data = destructive_data(truth, seed=100 + seed, times=(0.083, 0.5, 2.0, 8.0))
-        fit = exopk.fit(truth, DOSE, data, NAMES, n_starts=1)
+        fit = exopk.analysis.fit(truth, DOSE, data, NAMES, n_starts=1)
         for name in NAMES:
             lo, hi = fit.ci_95[name]
             hits[name] += lo < truth[name] < hi
@@ -303,8 +307,8 @@ def test_absolute_sd_takes_the_sds_as_the_error(truth):
     summary = per_animal.groupby(["time_h", "organ", "quantity", "unit"], as_index=False)["value"].agg(
         value="mean", sd="std", n="count"
     )
-    relative = exopk.fit(truth, DOSE, summary, NAMES, n_starts=1)
-    absolute = exopk.fit(truth, DOSE, summary, NAMES, n_starts=1, absolute_sd=True)
+    relative = exopk.analysis.fit(truth, DOSE, summary, NAMES, n_starts=1)
+    absolute = exopk.analysis.fit(truth, DOSE, summary, NAMES, n_starts=1, absolute_sd=True)
     for name in NAMES:
         assert absolute.estimates[name] == pytest.approx(relative.estimates[name], rel=1e-6)
         lo, hi = absolute.ci_95[name]
@@ -315,13 +319,13 @@ def test_absolute_sd_takes_the_sds_as_the_error(truth):
     wald_lo, wald_hi = absolute.ci_95[NAMES[0]]
     assert np.log(lo) == pytest.approx(np.log(wald_lo), abs=0.3 * np.log(wald_hi / wald_lo))
     with pytest.raises(exopk.FitError, match="absolute_sd"):
-        exopk.fit(truth, DOSE, per_animal, NAMES, absolute_sd=True)
+        exopk.analysis.fit(truth, DOSE, per_animal, NAMES, absolute_sd=True)
 
 
 def test_an_exact_fit_warns_that_its_cis_carry_no_measurement_error():
-    dataset = exopk.load_dataset("morishita2015_iv_mouse")
+    dataset = exopk.io.load_dataset("morishita2015_iv_mouse")
     params = exopk.load_parameters("mouse", "msc")
-    fit = exopk.fit(params, DOSE, dataset.data, NAMES, label=dataset.label, n_starts=1)
+    fit = exopk.analysis.fit(params, DOSE, dataset.data, NAMES, label=dataset.label, n_starts=1)
     assert any("passes through the data" in note for note in fit.notes)
 
 
@@ -366,8 +370,8 @@ def test_linear_scale_blood_concentration_in_any_volume_unit(truth):
     )
     per_l = per_ml.assign(value=conc * 1000.0, unit="particles/L")
     start = truth.replace(liver_uptake_vascular_per_h=truth["liver_uptake_vascular_per_h"] * 2)
-    a = exopk.fit(start, DOSE, per_ml, ["liver_uptake_vascular_per_h"], scale="linear", n_starts=1)
-    b = exopk.fit(start, DOSE, per_l, ["liver_uptake_vascular_per_h"], scale="linear", n_starts=1)
+    a = exopk.analysis.fit(start, DOSE, per_ml, ["liver_uptake_vascular_per_h"], scale="linear", n_starts=1)
+    b = exopk.analysis.fit(start, DOSE, per_l, ["liver_uptake_vascular_per_h"], scale="linear", n_starts=1)
     assert a.estimates["liver_uptake_vascular_per_h"] == pytest.approx(truth["liver_uptake_vascular_per_h"], rel=1e-4)
     assert b.estimates["liver_uptake_vascular_per_h"] == pytest.approx(
         a.estimates["liver_uptake_vascular_per_h"], rel=1e-6

@@ -141,9 +141,9 @@ def check(load, path: Path) -> None:
 TOML_LOADERS = {
     "species": lambda p: exopk.load_parameters(species=p),
     "ev": lambda p: exopk.load_parameters(ev=p),
-    "scenario": exopk.load_scenario,
-    "label": exopk.load_label,
-    "imaging": exopk.load_imaging,
+    "scenario": exopk.model.load_scenario,
+    "label": exopk.observe.load_label,
+    "imaging": exopk.observe.load_imaging,
 }
 BUNDLED = {
     "species": ("species", "mouse"),

@@ -11,20 +11,22 @@ from exopk.cli import main
 from exopk.plots.imaging import phantom_image
 
 DOSE_PARTICLES = 1e10
-OPTICAL = [n for n in exopk.available_labels() if exopk.load_label(n).modality == "optical"]
+OPTICAL = [n for n in exopk.observe.available_labels() if exopk.observe.load_label(n).modality == "optical"]
 
 
 @pytest.fixture(scope="module")
 def dir_result(params):
-    return exopk.simulate_label(params, exopk.IVBolus(dose_particles=DOSE_PARTICLES), [0.0, 1.0, 24.0, 72.0], "DiR")
+    return exopk.observe.simulate_label(
+        params, exopk.IVBolus(dose_particles=DOSE_PARTICLES), [0.0, 1.0, 24.0, 72.0], "DiR"
+    )
 
 
 @pytest.mark.parametrize("name", OPTICAL)
 def test_signal_falls_monotonically_with_depth(name):
-    label = exopk.load_label(name)
+    label = exopk.observe.load_label(name)
     depth_mm = np.linspace(0.0, 20.0, 201)
 
-    t = exopk.transmission(label, depth_mm)
+    t = exopk.observe.transmission(label, depth_mm)
 
     assert t[0] == 1.0
     assert np.all(np.diff(t) < 0)
@@ -32,7 +34,8 @@ def test_signal_falls_monotonically_with_depth(name):
 
 def test_near_infrared_dye_penetrates_better_than_visible_labels():
     at_5_mm = {
-        n: float(exopk.transmission(exopk.load_label(n), 5.0)) for n in ("DiR", "DiD", "DiI", "Gluc-lactadherin")
+        n: float(exopk.observe.transmission(exopk.observe.load_label(n), 5.0))
+        for n in ("DiR", "DiD", "DiI", "Gluc-lactadherin")
     }
 
     assert at_5_mm["DiR"] > at_5_mm["DiD"] > at_5_mm["DiI"]
@@ -40,7 +43,7 @@ def test_near_infrared_dye_penetrates_better_than_visible_labels():
 
 
 def test_attenuation_is_the_tabulated_value_at_a_tabulated_wavelength():
-    imaging = exopk.load_imaging("mouse")
+    imaging = exopk.observe.load_imaging("mouse")
     k = int(np.flatnonzero(imaging.wavelength_nm == 810.0)[0])
 
     assert imaging.attenuation_per_mm(810.0) == pytest.approx(imaging.mu_eff_per_mm[k])
@@ -49,10 +52,10 @@ def test_attenuation_is_the_tabulated_value_at_a_tabulated_wavelength():
 
 
 def test_radiance_is_label_times_transmission_and_views_differ(dir_result):
-    imaging = exopk.load_imaging()
+    imaging = exopk.observe.load_imaging()
     for view in ("dorsal", "ventral"):
         depth = imaging.depth("liver", view)
-        expected = dir_result.label_percent_id("liver") * exopk.transmission(dir_result.label, depth)
+        expected = dir_result.label_percent_id("liver") * exopk.observe.transmission(dir_result.label, depth)
         np.testing.assert_allclose(dir_result.radiance_au("liver", view), expected)
     # The liver lies ventrally, the kidneys dorsally (assumed depths in params/imaging/mouse.toml).
     assert dir_result.radiance_au("liver", "ventral")[1] > dir_result.radiance_au("liver", "dorsal")[1]
@@ -60,21 +63,21 @@ def test_radiance_is_label_times_transmission_and_views_differ(dir_result):
 
 
 def test_deeper_organ_gives_less_radiance_for_the_same_label():
-    imaging = exopk.load_imaging()
-    label = exopk.load_label("DiD")
+    imaging = exopk.observe.load_imaging()
+    label = exopk.observe.load_label("DiD")
     deeper = {k: v + 1.0 for k, v in imaging.depth_mm["dorsal"].items()}
-    t_shallow = exopk.transmission(label, imaging.depth_mm["dorsal"]["liver"], imaging)
-    t_deep = exopk.transmission(label, deeper["liver"], imaging)
+    t_shallow = exopk.observe.transmission(label, imaging.depth_mm["dorsal"]["liver"], imaging)
+    t_deep = exopk.observe.transmission(label, deeper["liver"], imaging)
 
     assert t_deep < t_shallow
 
 
 def test_nuclear_labels_have_no_optical_signal(params):
-    result = exopk.simulate_label(params, exopk.IVBolus(dose_particles=DOSE_PARTICLES), [0.0, 1.0], "I-125")
+    result = exopk.observe.simulate_label(params, exopk.IVBolus(dose_particles=DOSE_PARTICLES), [0.0, 1.0], "I-125")
     with pytest.raises(exopk.InputError, match="not optical"):
         result.radiance_au("liver")
     with pytest.raises(exopk.InputError, match="not optical"):
-        exopk.plot_whole_body(result, [1.0])
+        exopk.plots.plot_whole_body(result, [1.0])
 
 
 def test_phantom_image_conserves_radiance_and_blurs_deeper_sources():
@@ -100,14 +103,14 @@ def test_whole_body_and_apparent_vs_true_plots(dir_result, params, tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = exopk.plot_whole_body(dir_result, [1.0, 24.0])
+    fig = exopk.plots.plot_whole_body(dir_result, [1.0, 24.0])
     assert len(fig.axes) == 2 * 2 + 1  # two views x two times, and the colour bar
     plt.close(fig)
     with pytest.raises(exopk.InputError, match="image times must lie within"):
-        exopk.plot_whole_body(dir_result, [500.0])
+        exopk.plots.plot_whole_body(dir_result, [500.0])
 
-    other = exopk.simulate_label(params, exopk.IVBolus(dose_particles=DOSE_PARTICLES), dir_result.t_h, "In-111")
-    fig = exopk.plot_apparent_vs_true([dir_result, other], organs=("blood", "liver"))
+    other = exopk.observe.simulate_label(params, exopk.IVBolus(dose_particles=DOSE_PARTICLES), dir_result.t_h, "In-111")
+    fig = exopk.plots.plot_apparent_vs_true([dir_result, other], organs=("blood", "liver"))
     fig.savefig(tmp_path / "a.png")
     plt.close(fig)
     assert (tmp_path / "a.png").stat().st_size > 1000
@@ -117,10 +120,10 @@ def test_bad_imaging_file_is_named(tmp_path):
     path = tmp_path / "img.toml"
     path.write_text('[attenuation]\nmu_eff_per_mm_at_700nm = { value = 0.3, source = "s" }\n')
     with pytest.raises(exopk.ParameterError, match="at least two wavelengths"):
-        exopk.load_imaging(path)
+        exopk.observe.load_imaging(path)
     path.write_text('[attenuation]\nmu_at_700 = { value = 0.3, source = "s" }\n')
     with pytest.raises(exopk.ParameterError, match="mu_eff_per_mm_at_<wavelength>nm"):
-        exopk.load_imaging(path)
+        exopk.observe.load_imaging(path)
 
 
 # --- command line ----------------------------------------------------------------------------

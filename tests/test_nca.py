@@ -13,7 +13,7 @@ def test_monoexponential_is_exact():
     """For C = C0 exp(-k t), log-down areas are exact, so every NCA quantity has a closed form."""
     c0, k, dose = 20.0, 0.3, 100.0
     t = np.array([0.0, 0.5, 1, 2, 4, 6, 8, 12, 24])
-    r = exopk.nca(t, c0 * np.exp(-k * t), dose=dose)
+    r = exopk.analysis.nca(t, c0 * np.exp(-k * t), dose=dose)
     clast = c0 * np.exp(-k * 24)
     np.testing.assert_allclose(r.lambda_z_per_h, k, rtol=1e-12)
     assert r.lambda_z_n_points[0] == t.size - 1  # every point after Tmax: ties go to the longest fit
@@ -32,7 +32,7 @@ def test_infusion_mrt_correction():
     k, rate, T = 0.4, 10.0, 2.0
     t = np.concatenate([np.linspace(0, T, 201), np.linspace(T, 60, 2000)[1:]])
     c = np.where(t <= T, rate / k * (1 - np.exp(-k * t)), rate / k * (1 - np.exp(-k * T)) * np.exp(-k * (t - T)))
-    r = exopk.nca(t, c, dose=rate * T, infusion_h=T)
+    r = exopk.analysis.nca(t, c, dose=rate * T, infusion_h=T)
     np.testing.assert_allclose(r.lambda_z_per_h, k, rtol=1e-9)
     np.testing.assert_allclose(r.auc_0_inf, rate * T / k, rtol=1e-5)  # linear-up rise: small trapezoid error
     np.testing.assert_allclose(r.mrt_h, 1 / k, rtol=1e-4)
@@ -43,7 +43,7 @@ def test_biexponential_picks_terminal_phase():
     """Fast + slow phase: λz is the slow rate, found from the late points only."""
     t = np.array([0.0, 0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 36, 48])
     c = 100 * np.exp(-3.0 * t) + 5 * np.exp(-0.1 * t)
-    r = exopk.nca(t, c)
+    r = exopk.analysis.nca(t, c)
     # The adjusted-R² rule (ties within 1e-4 go to the longest fit) lets in points where the
     # fast phase is still 0.3 % of the curve: λz is the least-squares slope of that window.
     window = t >= r.lambda_z_start_h[0]
@@ -61,7 +61,7 @@ def test_oral_like_curve_excludes_tmax_and_handles_zero_start():
     ka, k = 1.5, 0.2
     t = np.linspace(0, 48, 961)  # 3-min samples: the trapezoid error of the rise is < 1e-4
     c = 10 * (np.exp(-k * t) - np.exp(-ka * t))
-    r = exopk.nca(t, c, dose=10.0, intravascular=False)
+    r = exopk.analysis.nca(t, c, dose=10.0, intravascular=False)
     window = t >= r.lambda_z_start_h[0]
     np.testing.assert_allclose(r.lambda_z_per_h, -np.polyfit(t[window], np.log(c[window]), 1)[0], rtol=1e-10)
     np.testing.assert_allclose(r.lambda_z_per_h, k, rtol=2e-3)  # absorption still 2 % at the window start
@@ -81,17 +81,17 @@ def test_vectorised_rows_match_single_curves():
     rng = np.random.default_rng(3)
     t = np.array([0.0, 1, 2, 4, 8, 12, 24])
     curves = np.exp(-np.outer(rng.uniform(0.05, 0.5, 5), t)) * (1 + 0.05 * rng.standard_normal((5, t.size)))
-    many = exopk.nca(t, curves, dose=1.0)
+    many = exopk.analysis.nca(t, curves, dose=1.0)
     for i in range(5):
-        one = exopk.nca(t, curves[i], dose=1.0)
-        for name in exopk.NCA_PARAMETERS:
+        one = exopk.analysis.nca(t, curves[i], dose=1.0)
+        for name in exopk.analysis.NCA_PARAMETERS:
             np.testing.assert_allclose(getattr(many, name)[i], getattr(one, name)[0], rtol=1e-13, equal_nan=True)
 
 
 def test_no_terminal_phase_gives_nan():
     t = np.array([0.0, 1.0, 2.0, 3.0])
     # still rising: no points after Tmax (an extravascular curve: a bolus would replace C(0) = 0 by C0)
-    r = exopk.nca(t, [0.0, 1.0, 2.0, 3.0], intravascular=False)
+    r = exopk.analysis.nca(t, [0.0, 1.0, 2.0, 3.0], intravascular=False)
     assert np.isnan(r.lambda_z_per_h[0]) and np.isnan(r.auc_0_inf[0]) and r.lambda_z_n_points[0] == 0
     assert r.auc_0_tlast[0] == pytest.approx(4.5)
 
@@ -99,7 +99,7 @@ def test_no_terminal_phase_gives_nan():
 def test_trailing_zero_is_not_in_lambda_z_or_auc_last():
     t = np.array([0.0, 1, 2, 4, 8, 12])
     c = np.array([8.0, 4.0, 2.0, 0.5, 1 / 32, 0.0])
-    r = exopk.nca(t, c)
+    r = exopk.analysis.nca(t, c)
     assert r.tlast_h[0] == 8.0
     np.testing.assert_allclose(r.lambda_z_per_h, np.log(2), rtol=1e-12)
 
@@ -112,7 +112,7 @@ def test_sparse_bailer_hand_computed():
     """
     t = [0, 0, 0, 2, 2, 2, 6, 6, 6]
     c = [8, 10, 12, 5, 6, 7, 1, 2, 3]
-    r = exopk.sparse_nca(t, c)
+    r = exopk.analysis.sparse_nca(t, c)
     np.testing.assert_allclose(r.mean, [10, 6, 2])
     np.testing.assert_allclose(r.sd, [2, 1, 1])
     assert r.auc_0_tlast == pytest.approx(32.0)
@@ -133,12 +133,12 @@ def test_sparse_bailer_hand_computed():
 )
 def test_invalid_input(kwargs, match):
     with pytest.raises(exopk.NCAError, match=match):
-        exopk.nca(**kwargs)
+        exopk.analysis.nca(**kwargs)
 
 
 def test_sparse_needs_two_animals_per_time():
     with pytest.raises(exopk.NCAError, match="2 animals"):
-        exopk.sparse_nca([0, 0, 1], [1.0, 2.0, 3.0])
+        exopk.analysis.sparse_nca([0, 0, 1], [1.0, 2.0, 3.0])
 
 
 def test_cli_nca_on_simulated_csv(tmp_path, capsys):
@@ -263,7 +263,7 @@ WINNONLIN_INDOMETH = {
 @pytest.mark.parametrize("auc_method", ["linear-up/log-down", "linear"])
 def test_indometh_iv_bolus_matches_winnonlin(auc_method):
     """Regression test for #12: no t = 0 sample; C0 back-extrapolated; every value to WinNonlin's 7 decimals."""
-    r = exopk.nca(INDOMETH_T_H, INDOMETH_MG_PER_L, dose=25.0, lambda_z_rule="winnonlin", auc_method=auc_method)
+    r = exopk.analysis.nca(INDOMETH_T_H, INDOMETH_MG_PER_L, dose=25.0, lambda_z_rule="winnonlin", auc_method=auc_method)
     for name, reference in {**WINNONLIN_INDOMETH_COMMON, **WINNONLIN_INDOMETH[auc_method]}.items():
         np.testing.assert_allclose(getattr(r, name), reference, rtol=0, atol=1e-7, err_msg=name)
     np.testing.assert_array_equal(r.c0_back_extrapolated, 1.0)
@@ -278,7 +278,9 @@ def test_indometh_without_c0_overstates_cl_and_vss():
 
     Measured here (same λz points as WinNonlin): CL 20-39 % high, Vss 42-90 % high.
     """
-    r = exopk.nca(INDOMETH_T_H, INDOMETH_MG_PER_L, dose=25.0, lambda_z_rule="winnonlin", back_extrapolate_c0=False)
+    r = exopk.analysis.nca(
+        INDOMETH_T_H, INDOMETH_MG_PER_L, dose=25.0, lambda_z_rule="winnonlin", back_extrapolate_c0=False
+    )
     cl_ratio = r.cl / np.array(WINNONLIN_INDOMETH["linear-up/log-down"]["cl"])
     vss_ratio = r.vss / np.array(WINNONLIN_INDOMETH["linear-up/log-down"]["vss"])
     assert np.all(cl_ratio > 1.15) and np.all(vss_ratio > 1.4)
@@ -292,8 +294,8 @@ def test_indometh_pknca_rule_excludes_tmax():
     Its window becomes 10 points from 0.5 h; WinNonlin fits the same points for a 0.25-h infusion
     (Tmax = end of infusion, excluded): λz 0.4290762 /h, adj. R² 0.8505077 (Han 2018, Test 5).
     """
-    pknca = exopk.nca(INDOMETH_T_H, INDOMETH_MG_PER_L, dose=25.0)
-    winnonlin = exopk.nca(INDOMETH_T_H, INDOMETH_MG_PER_L, dose=25.0, lambda_z_rule="winnonlin")
+    pknca = exopk.analysis.nca(INDOMETH_T_H, INDOMETH_MG_PER_L, dose=25.0)
+    winnonlin = exopk.analysis.nca(INDOMETH_T_H, INDOMETH_MG_PER_L, dose=25.0, lambda_z_rule="winnonlin")
     others = [0, 1, 2, 4, 5]
     np.testing.assert_array_equal(pknca.lambda_z_per_h[others], winnonlin.lambda_z_per_h[others])
     assert pknca.lambda_z_n_points[3] == 10 and pknca.lambda_z_start_h[3] == 0.5
@@ -303,8 +305,8 @@ def test_indometh_pknca_rule_excludes_tmax():
     assert "Tmax included" in winnonlin.metadata["lambda_z_rule"]
     # for an infusion or an extravascular dose the two rules are the same
     for kwargs in ({"infusion_h": 0.25}, {"intravascular": False}):
-        a = exopk.nca(INDOMETH_T_H, INDOMETH_MG_PER_L, **kwargs)
-        b = exopk.nca(INDOMETH_T_H, INDOMETH_MG_PER_L, lambda_z_rule="winnonlin", **kwargs)
+        a = exopk.analysis.nca(INDOMETH_T_H, INDOMETH_MG_PER_L, **kwargs)
+        b = exopk.analysis.nca(INDOMETH_T_H, INDOMETH_MG_PER_L, lambda_z_rule="winnonlin", **kwargs)
         np.testing.assert_array_equal(a.lambda_z_n_points, b.lambda_z_n_points)
 
 
@@ -312,7 +314,7 @@ def test_monoexponential_bolus_without_time_zero_is_exact():
     """C = C0 exp(-k t) sampled from 0.5 h: the back-extrapolated C0 is C0, and CL, Vss, Vz are exact."""
     c0, k, dose = 20.0, 0.3, 100.0
     t = np.array([0.5, 1, 2, 4, 6, 8, 12, 24])
-    r = exopk.nca(t, c0 * np.exp(-k * t), dose=dose)
+    r = exopk.analysis.nca(t, c0 * np.exp(-k * t), dose=dose)
     np.testing.assert_allclose(r.c0, c0, rtol=1e-12)
     np.testing.assert_allclose(r.auc_0_inf, c0 / k, rtol=1e-12)
     np.testing.assert_allclose(r.mrt_h, 1 / k, rtol=1e-12)
@@ -337,27 +339,27 @@ def test_monoexponential_bolus_without_time_zero_is_exact():
 )
 def test_c0_rules_hand_computed(t, c, c0, extrapolated):
     """PKNCA pk.calc.c0 order c0 -> logslope -> c1 (and Phoenix): each case worked out by hand."""
-    r = exopk.nca(t, c, dose=1.0)
+    r = exopk.analysis.nca(t, c, dose=1.0)
     assert r.c0[0] == pytest.approx(c0, rel=1e-12)
     assert r.c0_back_extrapolated[0] == extrapolated
 
 
 def test_c0_area_hand_computed():
     """Samples 8, 4, 2 at 1, 2, 3 h: C0 = 16; log-down areas 8/ln 2 (0-1 h), 4/ln 2, 2/ln 2."""
-    r = exopk.nca([1.0, 2.0, 3.0], [8.0, 4.0, 2.0])
+    r = exopk.analysis.nca([1.0, 2.0, 3.0], [8.0, 4.0, 2.0])
     assert r.auc_0_tlast[0] == pytest.approx(14 / np.log(2), rel=1e-12)
-    linear = exopk.nca([1.0, 2.0, 3.0], [8.0, 4.0, 2.0], auc_method="linear")
+    linear = exopk.analysis.nca([1.0, 2.0, 3.0], [8.0, 4.0, 2.0], auc_method="linear")
     assert linear.auc_0_tlast[0] == pytest.approx(12 + 6 + 3, rel=1e-12)
 
 
 def test_no_c0_for_infusion_extravascular_or_organ_curves():
     t, c = INDOMETH_T_H, INDOMETH_MG_PER_L[0]
     for kwargs in ({"infusion_h": 0.25}, {"intravascular": False}, {"systemic": False}):
-        r = exopk.nca(t, c, dose=25.0, **kwargs)
+        r = exopk.analysis.nca(t, c, dose=25.0, **kwargs)
         assert np.isnan(r.c0[0]) and r.c0_back_extrapolated[0] == 0.0 and np.isnan(r.auc_back_extrapolated_percent[0])
         # areas from the first sample
-        assert r.auc_0_tlast[0] == pytest.approx(exopk.nca(t, c, intravascular=False).auc_0_tlast[0])
-    organ = exopk.nca(t, c, dose=25.0, systemic=False)
+        assert r.auc_0_tlast[0] == pytest.approx(exopk.analysis.nca(t, c, intravascular=False).auc_0_tlast[0])
+    organ = exopk.analysis.nca(t, c, dose=25.0, systemic=False)
     for name in ("cl", "vss", "vz", "cl_f", "vz_f"):
         assert np.isnan(getattr(organ, name)[0]), name
 
@@ -366,7 +368,7 @@ def test_extravascular_gives_apparent_clearance_and_volume():
     """Bateman curve: CL/F = dose / AUC0-inf and Vz/F = CL/F / λz; no CL, Vss or Vz."""
     ka, k, dose = 1.5, 0.2, 10.0
     t = np.linspace(0, 48, 961)
-    r = exopk.nca(t, 10 * (np.exp(-k * t) - np.exp(-ka * t)), dose=dose, intravascular=False)
+    r = exopk.analysis.nca(t, 10 * (np.exp(-k * t) - np.exp(-ka * t)), dose=dose, intravascular=False)
     np.testing.assert_allclose(r.cl_f, dose / r.auc_0_inf, rtol=1e-14)
     np.testing.assert_allclose(r.vz_f, dose / (r.auc_0_inf * r.lambda_z_per_h), rtol=1e-14)
     np.testing.assert_allclose(r.cl_f, dose / (10 * (1 / k - 1 / ka)), rtol=1e-4)
@@ -388,7 +390,7 @@ BLQ_CONC = np.array([0.0, 4.0, 2.0, 0.0, 0.5, 0.0])
 
 def test_blq_zero_hand_computed():
     """Zeros kept: 0->4 linear (2), 4->2 log (2/ln 2), 2->0 linear (2), 0->0.5 linear (0.5); Tlast 6 h."""
-    r = exopk.nca(BLQ_T_H, BLQ_CONC, intravascular=False)
+    r = exopk.analysis.nca(BLQ_T_H, BLQ_CONC, intravascular=False)
     assert r.tlast_h[0] == 6.0
     assert r.auc_0_tlast[0] == pytest.approx(2 + 2 / np.log(2) + 2 + 0.5, rel=1e-12)
     assert r.metadata["notes"] == ()
@@ -396,33 +398,35 @@ def test_blq_zero_hand_computed():
 
 def test_blq_drop_hand_computed():
     """Dropped: samples 4, 2, 0.5 at 1, 2, 6 h: 2/ln 2 + 1.5*4/ln 4."""
-    r = exopk.nca(BLQ_T_H, BLQ_CONC, intravascular=False, blq="drop")
+    r = exopk.analysis.nca(BLQ_T_H, BLQ_CONC, intravascular=False, blq="drop")
     assert r.auc_0_tlast[0] == pytest.approx(2 / np.log(2) + 6 / np.log(4), rel=1e-12)
     assert "3 BLQ sample(s) dropped" in r.metadata["notes"][0]
 
 
 def test_blq_zero_before_tmax_hand_computed():
     """0 at t = 0 kept (before Tmax = 1 h); the zeros at 4 and 8 h dropped: 2 + 2/ln 2 + 6/ln 4."""
-    r = exopk.nca(BLQ_T_H, BLQ_CONC, intravascular=False, blq="zero-before-tmax")
+    r = exopk.analysis.nca(BLQ_T_H, BLQ_CONC, intravascular=False, blq="zero-before-tmax")
     assert r.auc_0_tlast[0] == pytest.approx(2 + 2 / np.log(2) + 6 / np.log(4), rel=1e-12)
     # a row with no BLQ beside it is analysed as before, vectorised
-    both = exopk.nca(BLQ_T_H, np.vstack([BLQ_CONC, BLQ_CONC + 1]), intravascular=False, blq="zero-before-tmax")
+    both = exopk.analysis.nca(BLQ_T_H, np.vstack([BLQ_CONC, BLQ_CONC + 1]), intravascular=False, blq="zero-before-tmax")
     assert both.auc_0_tlast[0] == pytest.approx(r.auc_0_tlast[0])
-    assert both.auc_0_tlast[1] == pytest.approx(exopk.nca(BLQ_T_H, BLQ_CONC + 1, intravascular=False).auc_0_tlast[0])
+    assert both.auc_0_tlast[1] == pytest.approx(
+        exopk.analysis.nca(BLQ_T_H, BLQ_CONC + 1, intravascular=False).auc_0_tlast[0]
+    )
 
 
 def test_blq_loq_half_hand_computed():
     """LOQ 0.6: 0 and 0.5 are BLQ -> 0.3; Tlast becomes 8 h; AUC by linear-up/log-down on the filled curve."""
-    r = exopk.nca(BLQ_T_H, BLQ_CONC, intravascular=False, blq="loq/2", loq=0.6)
+    r = exopk.analysis.nca(BLQ_T_H, BLQ_CONC, intravascular=False, blq="loq/2", loq=0.6)
     filled = np.array([0.3, 4.0, 2.0, 0.3, 0.3, 0.3])
     expected = 0.5 * (0.3 + 4) + 2 / np.log(2) + (2 - 0.3) * 2 / np.log(2 / 0.3) + 0.6 + 0.6
     assert r.tlast_h[0] == 8.0
     assert r.auc_0_tlast[0] == pytest.approx(expected, rel=1e-12)
-    assert r.auc_0_tlast[0] == pytest.approx(exopk.nca(BLQ_T_H, filled, intravascular=False).auc_0_tlast[0])
+    assert r.auc_0_tlast[0] == pytest.approx(exopk.analysis.nca(BLQ_T_H, filled, intravascular=False).auc_0_tlast[0])
 
 
 def test_blq_with_loq_zero_rule_sets_values_below_loq_to_zero():
-    r = exopk.nca(BLQ_T_H, BLQ_CONC, intravascular=False, loq=0.6)
+    r = exopk.analysis.nca(BLQ_T_H, BLQ_CONC, intravascular=False, loq=0.6)
     assert r.tlast_h[0] == 2.0  # 0.5 at 6 h is below the LOQ
 
 
@@ -442,8 +446,10 @@ def test_units_follow_the_concentration_volume():
     with pytest.raises(exopk.NCAError, match="not an amount per volume"):
         dose_in_concentration_amount(100.0, "%ID", "%ID")
     # 25 mg as ng for ng/mL data gives CL in mL/h: 1000 times the L/h of the same data in mg/L
-    r_l = exopk.nca(INDOMETH_T_H, INDOMETH_MG_PER_L[0], dose=25.0)
-    r_ml = exopk.nca(INDOMETH_T_H, 1e3 * INDOMETH_MG_PER_L[0], dose=dose_in_concentration_amount(25, "mg", "ng/mL"))
+    r_l = exopk.analysis.nca(INDOMETH_T_H, INDOMETH_MG_PER_L[0], dose=25.0)
+    r_ml = exopk.analysis.nca(
+        INDOMETH_T_H, 1e3 * INDOMETH_MG_PER_L[0], dose=dose_in_concentration_amount(25, "mg", "ng/mL")
+    )
     np.testing.assert_allclose(r_ml.cl, 1e3 * r_l.cl, rtol=1e-12)
 
 
@@ -461,7 +467,7 @@ def test_units_follow_the_concentration_volume():
 )
 def test_invalid_options(kwargs, match):
     with pytest.raises(exopk.NCAError, match=match):
-        exopk.nca([0.0, 1.0, 2.0], [3.0, 2.0, 1.0], **kwargs)
+        exopk.analysis.nca([0.0, 1.0, 2.0], [3.0, 2.0, 1.0], **kwargs)
 
 
 def _lambda_z_as_written(t, c, *, include_tmax, min_points=3, tolerance=1e-4):
@@ -515,7 +521,7 @@ def test_lambda_z_selection_on_noisy_profiles_follows_the_rule_as_written(rule):
     # every fourth curve: the late samples below an LOQ reported as 0 (excluded from every fit)
     loq = np.where(np.arange(n_curves) % 4 == 0, np.quantile(noisy, 0.3, axis=1), 0.0)
     noisy = np.where(noisy < loq[:, None], 0.0, noisy)
-    r = exopk.nca(t, noisy, lambda_z_rule=rule)
+    r = exopk.analysis.nca(t, noisy, lambda_z_rule=rule)
     for i in range(n_curves):
         k, start, lam = _lambda_z_as_written(t, noisy[i], include_tmax=rule == "winnonlin")
         got = (int(r.lambda_z_n_points[i]), float(r.lambda_z_start_h[i]))

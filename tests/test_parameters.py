@@ -171,7 +171,7 @@ def test_venous_return_equals_cardiac_output(circulation):
 
     inflow_ml_per_h = K[venous, :] * vol_ml
     inflow_ml_per_h[venous] = 0.0
-    sources = {exopk.STATES[j] for j in np.flatnonzero(inflow_ml_per_h)}
+    sources = {exopk.model.STATES[j] for j in np.flatnonzero(inflow_ml_per_h)}
 
     assert inflow_ml_per_h.sum() == pytest.approx(co, rel=1e-12)
     assert sources == {"liver_vascular", "kidney_vascular", "brain_vascular", "rest_vascular"}

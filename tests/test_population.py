@@ -22,7 +22,7 @@ def params():
 
 
 def test_lognormal_draws_have_the_median_and_cv(params):
-    pop = exopk.sample_population(params, 20_000, CV, seed=1)
+    pop = exopk.analysis.sample_population(params, 20_000, CV, seed=1)
     for name, cv in CV.items():
         x = pop.variations[name]
         log = np.log(x / params[name])
@@ -32,9 +32,9 @@ def test_lognormal_draws_have_the_median_and_cv(params):
 
 
 def test_seeded_and_reproducible(params):
-    a = exopk.sample_population(params, 100, CV, seed=7)
-    b = exopk.sample_population(params, 100, CV, seed=7)
-    c = exopk.sample_population(params, 100, CV, seed=8)
+    a = exopk.analysis.sample_population(params, 100, CV, seed=7)
+    b = exopk.analysis.sample_population(params, 100, CV, seed=7)
+    c = exopk.analysis.sample_population(params, 100, CV, seed=8)
     for name in CV:
         np.testing.assert_array_equal(a.variations[name], b.variations[name])
         assert not np.array_equal(a.variations[name], c.variations[name])
@@ -43,14 +43,14 @@ def test_seeded_and_reproducible(params):
 def test_correlation_is_reproduced(params):
     names = ["liver_uptake_vascular_per_h", "spleen_uptake_vascular_per_h"]
     r = np.array([[1.0, 0.8], [0.8, 1.0]])
-    pop = exopk.sample_population(params, 20_000, dict.fromkeys(names, 0.3), correlation=r, seed=2)
+    pop = exopk.analysis.sample_population(params, 20_000, dict.fromkeys(names, 0.3), correlation=r, seed=2)
     logs = np.log([pop.variations[n] for n in names])
     assert np.corrcoef(logs)[0, 1] == pytest.approx(0.8, abs=0.02)
 
 
 def test_body_weight_scales_flows_and_volumes_allometrically(params):
     weights = np.array([12.5, 25.0, 50.0])
-    pop = exopk.sample_population(params, 3, body_weight_g=weights)
+    pop = exopk.analysis.sample_population(params, 3, body_weight_g=weights)
     ratio = weights / params["body_weight_g"]
     np.testing.assert_allclose(
         pop.variations["cardiac_output_ml_per_h"], params["cardiac_output_ml_per_h"] * ratio**0.75
@@ -58,12 +58,12 @@ def test_body_weight_scales_flows_and_volumes_allometrically(params):
     np.testing.assert_allclose(pop.variations["liver_volume_ml"], params["liver_volume_ml"] * ratio)
     np.testing.assert_allclose(pop.variations["body_weight_g"], weights)
     assert "liver_uptake_vascular_per_h" not in pop.variations  # rate constants do not scale
-    assert exopk.allometric_exponent("kidney_urinary_clearance_ml_per_h") == 0.75
-    assert exopk.allometric_exponent("liver_partition_coefficient") is None
+    assert exopk.analysis.allometric_exponent("kidney_urinary_clearance_ml_per_h") == 0.75
+    assert exopk.analysis.allometric_exponent("liver_partition_coefficient") is None
 
 
 def test_body_weight_cv_draws_weights(params):
-    pop = exopk.sample_population(params, 5000, body_weight_cv=0.2, seed=3)
+    pop = exopk.analysis.sample_population(params, 5000, body_weight_cv=0.2, seed=3)
     assert np.median(pop.body_weight_g) == pytest.approx(params["body_weight_g"], rel=0.02)
     np.testing.assert_allclose(pop.variations["body_weight_g"], pop.body_weight_g)
 
@@ -104,12 +104,12 @@ def test_body_weight_cv_draws_weights(params):
 )  # fmt: skip
 def test_invalid_specifications(params, kwargs, match):
     with pytest.raises(exopk.PopulationError, match=match):
-        exopk.sample_population(params, 100, **kwargs, seed=0)
+        exopk.analysis.sample_population(params, 100, **kwargs, seed=0)
 
 
 def test_percentiles_match_numpy_and_summaries_match_single_runs(params):
-    pop = exopk.sample_population(params, 300, CV, body_weight_cv=0.1, seed=4)
-    result = exopk.simulate_population(pop, DOSE, T_H, chunk_size=128, progress=False)
+    pop = exopk.analysis.sample_population(params, 300, CV, body_weight_cv=0.1, seed=4)
+    result = exopk.analysis.simulate_population(pop, DOSE, T_H, chunk_size=128, progress=False)
     frames = []
     for i in range(pop.n_subjects):
         p_i = params.replace(**{k: float(v[i]) for k, v in pop.variations.items()})
@@ -121,7 +121,7 @@ def test_percentiles_match_numpy_and_summaries_match_single_runs(params):
     np.testing.assert_allclose(result.percent_id_percentiles, np.percentile(pct, [5, 50, 95], axis=0), atol=1e-9)
     np.testing.assert_allclose(result.cmax_percent_id, pct.max(axis=1), atol=1e-9)
     blood_ml = np.array([f.organ_volumes_ml[0] for f in frames])
-    blood = exopk.nca(T_H, pct[:, :, 0] / blood_ml[:, None], dose=100.0)
+    blood = exopk.analysis.nca(T_H, pct[:, :, 0] / blood_ml[:, None], dose=100.0)
     np.testing.assert_allclose(result.nca["blood"].lambda_z_per_h, blood.lambda_z_per_h, rtol=1e-6)
     np.testing.assert_allclose(result.nca["blood"].cl, blood.cl, rtol=1e-6)
     subjects = result.subjects_frame()
@@ -131,10 +131,10 @@ def test_percentiles_match_numpy_and_summaries_match_single_runs(params):
 
 
 def test_time_blocks_and_chunks_do_not_change_results(params):
-    pop = exopk.sample_population(params, 200, CV, seed=5)
-    one = exopk.simulate_population(pop, DOSE, T_H, progress=False)
+    pop = exopk.analysis.sample_population(params, 200, CV, seed=5)
+    one = exopk.analysis.simulate_population(pop, DOSE, T_H, progress=False)
     with ThreadPoolExecutor(2) as pool:
-        many = exopk.simulate_population(pop, DOSE, T_H, chunk_size=64, memory_mb=0.05, executor=pool)
+        many = exopk.analysis.simulate_population(pop, DOSE, T_H, chunk_size=64, memory_mb=0.05, executor=pool)
     assert many.metadata["n_time_blocks"] > 1 and many.metadata["n_chunks"] == 4
     np.testing.assert_allclose(many.percent_id_percentiles, one.percent_id_percentiles, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(many.auc_percent_id_h, one.auc_percent_id_h, rtol=1e-10)
@@ -144,10 +144,14 @@ def test_time_blocks_and_chunks_do_not_change_results(params):
 def test_percentiles_converge_with_n(params):
     """The median band of the liver from growing populations approaches that of a very large one."""
     t = np.array([0.0, 1.0, 4.0, 24.0])
-    ref = exopk.simulate_population(exopk.sample_population(params, 16_000, CV, seed=99), DOSE, t, progress=False)
+    ref = exopk.analysis.simulate_population(
+        exopk.analysis.sample_population(params, 16_000, CV, seed=99), DOSE, t, progress=False
+    )
     errors = []
     for n in (100, 400, 1600):
-        r = exopk.simulate_population(exopk.sample_population(params, n, CV, seed=n), DOSE, t, progress=False)
+        r = exopk.analysis.simulate_population(
+            exopk.analysis.sample_population(params, n, CV, seed=n), DOSE, t, progress=False
+        )
         # P5 and P95 of the liver at 1, 4 and 24 h
         errors.append(np.max(np.abs(r.band("liver")[[0, 2], 1:] - ref.band("liver")[[0, 2], 1:])))
     assert errors[2] < errors[1] < errors[0]
@@ -156,14 +160,14 @@ def test_percentiles_converge_with_n(params):
 
 def test_serial_threads_and_processes_identical(params):
     """Executors give the same numbers bit for bit; the in-process path agrees to round-off."""
-    pop = exopk.sample_population(params, 300, CV, seed=6)
-    serial = exopk.simulate_population(pop, DOSE, T_H, progress=False)
+    pop = exopk.analysis.sample_population(params, 300, CV, seed=6)
+    serial = exopk.analysis.simulate_population(pop, DOSE, T_H, progress=False)
     with ThreadPoolExecutor(1) as pool:  # one thread: the chunks run one after another
-        in_turn = exopk.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=pool, progress=False)
+        in_turn = exopk.analysis.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=pool, progress=False)
     with ThreadPoolExecutor(2) as pool:
-        threads = exopk.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=pool, progress=False)
+        threads = exopk.analysis.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=pool, progress=False)
     with ProcessPoolExecutor(2) as pool:
-        procs = exopk.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=pool, progress=False)
+        procs = exopk.analysis.simulate_population(pop, DOSE, T_H, chunk_size=100, executor=pool, progress=False)
     for other in (threads, procs):
         np.testing.assert_array_equal(other.percent_id_percentiles, in_turn.percent_id_percentiles)
         np.testing.assert_array_equal(other.auc_percent_id_h, in_turn.auc_percent_id_h)
@@ -177,23 +181,23 @@ def test_serial_threads_and_processes_identical(params):
 
 
 def test_bad_executor_and_arguments(params):
-    pop = exopk.sample_population(params, 10, CV, seed=0)
+    pop = exopk.analysis.sample_population(params, 10, CV, seed=0)
     with pytest.raises(exopk.ExecutorError, match="Executor"):
-        exopk.simulate_population(pop, DOSE, T_H, executor="dask")
+        exopk.analysis.simulate_population(pop, DOSE, T_H, executor="dask")
     with pytest.raises(exopk.InputError, match="chunk_size"):
-        exopk.simulate_population(pop, DOSE, T_H, chunk_size=0)
+        exopk.analysis.simulate_population(pop, DOSE, T_H, chunk_size=0)
     with pytest.raises(exopk.InputError, match="nca_organs"):
-        exopk.simulate_population(pop, DOSE, T_H, nca_organs=("heart",))
+        exopk.analysis.simulate_population(pop, DOSE, T_H, nca_organs=("heart",))
 
 
 def test_progress_bar_when_asked(params, capsys):
-    pop = exopk.sample_population(params, 20, CV, seed=0)
-    exopk.simulate_population(pop, DOSE, T_H, progress=True)
+    pop = exopk.analysis.sample_population(params, 20, CV, seed=0)
+    exopk.analysis.simulate_population(pop, DOSE, T_H, progress=True)
     assert "population" in capsys.readouterr().err
     with ThreadPoolExecutor(1) as pool:
-        exopk.simulate_population(pop, DOSE, T_H, chunk_size=10, executor=pool, progress=True)
+        exopk.analysis.simulate_population(pop, DOSE, T_H, chunk_size=10, executor=pool, progress=True)
     assert "population" in capsys.readouterr().err
-    exopk.simulate_population(pop, DOSE, T_H)  # not a terminal: no bar
+    exopk.analysis.simulate_population(pop, DOSE, T_H)  # not a terminal: no bar
     assert capsys.readouterr().err == ""
 
 

@@ -97,7 +97,7 @@ def test_amounts_are_linear_in_dose(params, dose, factor):
     np.testing.assert_allclose(
         more.amounts_particles, factor * base.amounts_particles, rtol=1e-12, atol=1e-13 * factor * dose.dose_particles
     )
-    for organ in exopk.REPORTED_ORGANS:
+    for organ in exopk.model.REPORTED_ORGANS:
         np.testing.assert_allclose(more.percent_id(organ), base.percent_id(organ), rtol=1e-12, atol=1e-11)
 
 

@@ -467,7 +467,7 @@ def test_regimen_csv_takes_repeats_infusions_into_depots_and_per_kg(tmp_path):
 
 def test_aucs_from_time_zero_refuse_steady_state(params):
     with pytest.raises(exopk.DosingError, match=r"auc_to_infinity integrates from time 0 and does not take"):
-        exopk.auc_to_infinity(params, exopk.IVBolus(dose_particles=DOSE, ii_h=24.0, ss=1))
+        exopk.analysis.auc_to_infinity(params, exopk.IVBolus(dose_particles=DOSE, ii_h=24.0, ss=1))
 
 
 # --------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def test_states_and_organs(bolus_result, t_h):
         "subcutaneous_site",
         "eliminated",
     )
-    assert bolus_result.organs == exopk.REPORTED_ORGANS
+    assert bolus_result.organs == exopk.model.REPORTED_ORGANS
     assert len(bolus_result.states) == 36
     assert bolus_result.states[:2] == ("blood_venous", "blood_arterial")
     assert bolus_result.states[2:5] == ("lung_vascular", "lung_tissue", "lung_cells")
@@ -137,7 +137,7 @@ def test_blood_concentration_is_the_venous_pool(bolus_result, params):
 
 
 def test_elimination_pathways_sum_to_eliminated(bolus_result):
-    pathways = [bolus_result.eliminated(pathway) for pathway in exopk.ELIMINATION_PATHWAYS]
+    pathways = [bolus_result.eliminated(pathway) for pathway in exopk.model.ELIMINATION_PATHWAYS]
 
     np.testing.assert_allclose(np.sum(pathways, axis=0), bolus_result.eliminated(), rtol=1e-14, atol=0.0)
     np.testing.assert_allclose(bolus_result.eliminated(), bolus_result.amount("eliminated"), rtol=1e-14, atol=0.0)
@@ -147,8 +147,8 @@ def test_elimination_pathways_sum_to_eliminated(bolus_result):
 
 
 def test_elimination_pathways_are_the_sink_states(bolus_result):
-    assert exopk.ELIMINATION_PATHWAYS == bolus_result.states[N_LIVE:]
-    for pathway in exopk.ELIMINATION_PATHWAYS:
+    assert exopk.model.ELIMINATION_PATHWAYS == bolus_result.states[N_LIVE:]
+    for pathway in exopk.model.ELIMINATION_PATHWAYS:
         np.testing.assert_array_equal(
             bolus_result.eliminated(pathway), bolus_result.amounts_particles[:, bolus_result.states.index(pathway)]
         )
@@ -156,7 +156,7 @@ def test_elimination_pathways_are_the_sink_states(bolus_result):
 
 def test_degradation_dominates_default_elimination(bolus_result):
     """Intact EVs are far above the glomerular cut-off: urine is a minor pathway at 48 h."""
-    at_48h = {pathway: bolus_result.eliminated(pathway)[-1] for pathway in exopk.ELIMINATION_PATHWAYS}
+    at_48h = {pathway: bolus_result.eliminated(pathway)[-1] for pathway in exopk.model.ELIMINATION_PATHWAYS}
 
     assert at_48h["urine"] < 1e-3 * bolus_result.eliminated()[-1]
     assert max(at_48h, key=at_48h.get) == "degraded_liver"
@@ -192,7 +192,7 @@ def frame(bolus_result):
 def test_to_frame_columns_and_size(frame, t_h):
     assert list(frame.columns) == ["time_h", "organ", "quantity", "value", "unit"]
     # 7 tissues x 4 quantities, 6 organs' extravascular %ID, no site (none dosed), eliminated.
-    n_quantities = 7 * 4 + 6 + 2 + 2 * len(exopk.ELIMINATION_PATHWAYS)
+    n_quantities = 7 * 4 + 6 + 2 + 2 * len(exopk.model.ELIMINATION_PATHWAYS)
     assert len(frame) == t_h.size * n_quantities
     assert not frame.duplicated(["time_h", "organ", "quantity"]).any()
     assert np.isfinite(frame["value"]).all()
@@ -200,14 +200,14 @@ def test_to_frame_columns_and_size(frame, t_h):
 
 def test_to_frame_organ_names(frame):
     sites = ("nasal_cavity", "peritoneal_cavity", "subcutaneous_site")  # not dosed by an IV bolus
-    assert list(dict.fromkeys(frame["organ"])) == [o for o in exopk.REPORTED_ORGANS if o not in sites]
+    assert list(dict.fromkeys(frame["organ"])) == [o for o in exopk.model.REPORTED_ORGANS if o not in sites]
 
 
 def test_to_frame_units(frame):
     for (organ, quantity), unit in frame.groupby(["organ", "quantity"])["unit"].unique().items():
         assert len(unit) == 1
         base = quantity.removeprefix(
-            next((p + "_" for p in exopk.ELIMINATION_PATHWAYS if quantity.startswith(p + "_")), "")
+            next((p + "_" for p in exopk.model.ELIMINATION_PATHWAYS if quantity.startswith(p + "_")), "")
         )
         assert unit[0] == UNITS[base], (organ, quantity)
 
@@ -219,7 +219,7 @@ def test_to_frame_quantities_per_organ(frame):
     for organ in exopk.ORGANS:
         assert set(quantities[organ]) == set(UNITS)
     expected = {"amount_particles", "percent_id"} | {
-        f"{pathway}_{q}" for pathway in exopk.ELIMINATION_PATHWAYS for q in ("amount_particles", "percent_id")
+        f"{pathway}_{q}" for pathway in exopk.model.ELIMINATION_PATHWAYS for q in ("amount_particles", "percent_id")
     }
     assert set(quantities["eliminated"]) == expected
 

@@ -43,7 +43,7 @@ def test_mass_balance_per_route(params, dose):
     result = exopk.simulate(params, dose, T_H)
 
     assert result.mass_balance_error() < 1e-9
-    organs_and_eliminated = sum(result.percent_id(o) for o in exopk.REPORTED_ORGANS[:-1])
+    organs_and_eliminated = sum(result.percent_id(o) for o in exopk.model.REPORTED_ORGANS[:-1])
     np.testing.assert_allclose(organs_and_eliminated + 100 * result.eliminated() / DOSE, 100.0, rtol=1e-9)
 
 
@@ -76,7 +76,7 @@ def test_mass_balance_per_route_for_any_kinetics(params, route):
 def test_each_dose_starts_in_its_depot(params, dose, state):
     result = exopk.simulate(params, dose, [0.0, 1.0])
 
-    assert result.amounts_particles[0, exopk.STATES.index(state)] == DOSE
+    assert result.amounts_particles[0, exopk.model.STATES.index(state)] == DOSE
     assert result.amounts_particles[0].sum() == DOSE
 
 
@@ -418,9 +418,9 @@ def test_batch_of_a_depot_route_matches_single_simulations(params):
         )
         for k in rates
     ]
-    nasal = exopk.REPORTED_ORGANS.index("nasal_cavity")
-    peritoneal = exopk.REPORTED_ORGANS.index("peritoneal_cavity")
-    brain = exopk.REPORTED_ORGANS.index("brain")
+    nasal = exopk.model.REPORTED_ORGANS.index("nasal_cavity")
+    peritoneal = exopk.model.REPORTED_ORGANS.index("peritoneal_cavity")
+    brain = exopk.model.REPORTED_ORGANS.index("brain")
 
     assert np.all(batch.percent_id_percentiles[:, :, peritoneal] == 0.0)
     np.testing.assert_allclose(

@@ -277,7 +277,17 @@ def test_cli_export_sbml_takes_exactly_the_dose_options_of_simulate():
         return {s for a in parser._actions for s in a.option_strings} - {"-h", "--help", "--out", "--plot"}
 
     # Output-grid and plot options, and --tracer (the label layer is not exported yet), are simulate's own.
-    simulate_only = {"--t-end", "--dt", "--method", "--solver", "--rtol", "--organs", "--quantity", "--tracer", "--events"}
+    simulate_only = {
+        "--t-end",
+        "--dt",
+        "--method",
+        "--solver",
+        "--rtol",
+        "--organs",
+        "--quantity",
+        "--tracer",
+        "--events",
+    }
     assert options(commands["export-sbml"]) == options(commands["simulate"]) - simulate_only
 
 

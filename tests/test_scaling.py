@@ -11,7 +11,7 @@ import exopk
 
 
 def test_mouse_to_human_per_kg_and_by_body_surface_area():
-    scaled = exopk.scale_dose(2e10, "mouse", "human")
+    scaled = exopk.model.scale_dose(2e10, "mouse", "human")
 
     assert scaled.dose_particles_per_kg == pytest.approx(2e10 / 0.025)
     assert scaled.per_kg_particles == pytest.approx(2e10 * 70000.0 / 25.0)
@@ -22,27 +22,27 @@ def test_mouse_to_human_per_kg_and_by_body_surface_area():
 
 
 def test_mouse_to_rat_uses_the_rat_km_factor():
-    scaled = exopk.scale_dose(1e10, "mouse", "rat")
+    scaled = exopk.model.scale_dose(1e10, "mouse", "rat")
 
     assert scaled.bsa_particles == pytest.approx(1e10 / 0.025 * 3.0 / 6.0 * 0.25)
 
 
 def test_given_body_weights_replace_the_reference_weights():
-    scaled = exopk.scale_dose(1e10, "mouse", "human", from_body_weight_g=20.0, to_body_weight_g=80000.0)
+    scaled = exopk.model.scale_dose(1e10, "mouse", "human", from_body_weight_g=20.0, to_body_weight_g=80000.0)
 
     assert scaled.per_kg_particles == pytest.approx(1e10 * 80000.0 / 20.0)
     assert scaled.from_body_weight_g == 20.0
 
 
 def test_scaling_there_and_back_returns_the_dose():
-    there = exopk.scale_dose(3e9, "rat", "human")
-    back = exopk.scale_dose(there.bsa_particles, "human", "rat")
+    there = exopk.model.scale_dose(3e9, "rat", "human")
+    back = exopk.model.scale_dose(there.bsa_particles, "human", "rat")
 
     assert back.bsa_particles == pytest.approx(3e9, rel=1e-12)
 
 
 def test_summary_prints_both_doses_and_the_assumptions():
-    text = exopk.scale_dose(2e10, "mouse", "human").summary()
+    text = exopk.model.scale_dose(2e10, "mouse", "human").summary()
 
     assert "5.6e+13 particles" in text  # per kg
     assert "4.541e+12 particles" in text  # by body surface area
@@ -53,12 +53,12 @@ def test_summary_prints_both_doses_and_the_assumptions():
 @pytest.mark.parametrize("dose", [0.0, -1.0, float("nan"), float("inf"), True])
 def test_bad_doses_are_rejected(dose):
     with pytest.raises(exopk.ParameterError, match=r"`dose_particles` must be a positive, finite number"):
-        exopk.scale_dose(dose, "mouse", "human")
+        exopk.model.scale_dose(dose, "mouse", "human")
 
 
 def test_bad_weight_is_rejected():
     with pytest.raises(exopk.ParameterError, match=r"`to_body_weight_g` must be a positive"):
-        exopk.scale_dose(1e10, "mouse", "human", to_body_weight_g=0.0)
+        exopk.model.scale_dose(1e10, "mouse", "human", to_body_weight_g=0.0)
 
 
 def test_species_without_km_factor_is_an_error(tmp_path):
@@ -68,7 +68,7 @@ def test_species_without_km_factor_is_an_error(tmp_path):
 
     assert exopk.load_parameters(path).species == "rat"  # the table is optional for simulation
     with pytest.raises(exopk.ParameterError, match=re.escape("'norway_rat' has no `km_factor_kg_per_m2`")):
-        exopk.scale_dose(1e10, "mouse", path)
+        exopk.model.scale_dose(1e10, "mouse", path)
 
 
 def test_new_public_functions_document_their_parameters():

@@ -50,7 +50,7 @@ def test_bundled_scenarios_are_listed():
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_each_change_names_a_parameter_with_factor_or_value_and_source(name):
-    scenario = exopk.load_scenario(name)
+    scenario = exopk.model.load_scenario(name)
 
     assert scenario.name == name
     assert scenario.description
@@ -65,8 +65,8 @@ def test_each_change_names_a_parameter_with_factor_or_value_and_source(name):
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_a_scenario_changes_only_the_parameters_it_names(name, species):
     base = exopk.load_parameters(species)
-    changed = exopk.apply_scenario(base, name)
-    scenario = exopk.load_scenario(name)
+    changed = exopk.model.apply_scenario(base, name)
+    scenario = exopk.model.load_scenario(name)
 
     differing = {k for k in base.values if base.values[k] != changed.values[k]}
     assert differing == set(scenario.changes)
@@ -84,14 +84,14 @@ def test_scenarios_compose_in_order_and_factors_multiply(mouse):
 
     assert both.scenarios == ("macrophage_depletion", "repeated_dosing")
     assert both["liver_uptake_vascular_per_h"] == pytest.approx(mouse["liver_uptake_vascular_per_h"] * 0.1 * 3.0)
-    with_kidney = exopk.apply_scenario(both, "acute_kidney_injury")
+    with_kidney = exopk.model.apply_scenario(both, "acute_kidney_injury")
     assert with_kidney["kidney_uptake_vascular_per_h"] == pytest.approx(mouse["kidney_uptake_vascular_per_h"] * 2)
     assert with_kidney["liver_uptake_vascular_per_h"] == both["liver_uptake_vascular_per_h"]
 
 
 def test_a_single_name_and_a_loaded_scenario_are_accepted(mouse):
     by_name = exopk.load_parameters("mouse", scenarios="ischaemic_stroke")
-    by_object = exopk.apply_scenario(mouse, exopk.load_scenario("ischaemic_stroke"))
+    by_object = exopk.model.apply_scenario(mouse, exopk.model.load_scenario("ischaemic_stroke"))
 
     assert dict(by_name.values) == dict(by_object.values)
 

@@ -28,7 +28,7 @@ def params():
 
 @pytest.fixture(scope="module")
 def ishigami_indices():
-    return exopk.sobol_indices(ishigami, [[-np.pi, np.pi]] * 3, 8192, seed=11, names=["x1", "x2", "x3"])
+    return exopk.analysis.sobol_indices(ishigami, [[-np.pi, np.pi]] * 3, 8192, seed=11, names=["x1", "x2", "x3"])
 
 
 def test_ishigami_known_indices(ishigami_indices):
@@ -49,26 +49,26 @@ def test_ishigami_confidence_intervals_cover_the_truth(ishigami_indices):
 
 
 def test_ishigami_indices_tighten_with_n():
-    small = exopk.sobol_indices(ishigami, [[-np.pi, np.pi]] * 3, 256, seed=1, second_order=False)
+    small = exopk.analysis.sobol_indices(ishigami, [[-np.pi, np.pi]] * 3, 256, seed=1, second_order=False)
     assert small.n_evaluations == 256 * 5 and small.second_order is None
     big_error = np.max(np.abs(small.total_order[:, 0] - ISHIGAMI_ST))
     width_small = np.mean(small.total_order_ci[1] - small.total_order_ci[0])
-    large = exopk.sobol_indices(ishigami, [[-np.pi, np.pi]] * 3, 4096, seed=1, second_order=False)
+    large = exopk.analysis.sobol_indices(ishigami, [[-np.pi, np.pi]] * 3, 4096, seed=1, second_order=False)
     width_large = np.mean(large.total_order_ci[1] - large.total_order_ci[0])
     assert width_large < 0.5 * width_small
     assert np.max(np.abs(large.total_order[:, 0] - ISHIGAMI_ST)) < max(big_error, 0.02)
 
 
 def test_sobol_same_seed_same_numbers():
-    a = exopk.sobol_indices(ishigami, [[-np.pi, np.pi]] * 3, 256, seed=5)
-    b = exopk.sobol_indices(ishigami, [[-np.pi, np.pi]] * 3, 256, seed=5)
+    a = exopk.analysis.sobol_indices(ishigami, [[-np.pi, np.pi]] * 3, 256, seed=5)
+    b = exopk.analysis.sobol_indices(ishigami, [[-np.pi, np.pi]] * 3, 256, seed=5)
     np.testing.assert_array_equal(a.first_order, b.first_order)
     np.testing.assert_array_equal(a.total_order_ci, b.total_order_ci)
 
 
 def test_additive_log_uniform_function_has_no_interactions():
     """f = ln x1 + 2 ln x2 with x log-uniform: S1 = ST = (1, 4) / 5."""
-    r = exopk.sobol_indices(
+    r = exopk.analysis.sobol_indices(
         lambda X: np.log(X[:, 0]) + 2 * np.log(X[:, 1]), [[1, np.e], [1, np.e]], 2048, log_scale=True, seed=2
     )
     np.testing.assert_allclose(r.first_order[:, 0], [0.2, 0.8], atol=0.01)
@@ -86,12 +86,14 @@ def test_additive_log_uniform_function_has_no_interactions():
 )
 def test_sobol_invalid(kwargs, match):
     with pytest.raises(exopk.SensitivityError, match=match):
-        exopk.sobol_indices(lambda X: X[:, 0], **kwargs)
+        exopk.analysis.sobol_indices(lambda X: X[:, 0], **kwargs)
 
 
 def test_local_coefficients_match_single_simulations(params):
     names = ["liver_uptake_vascular_per_h", "brain_degradation_per_h", "liver_vascular_fraction"]
-    local = exopk.local_sensitivity(params, DOSE, T_H, ("brain_auc", "liver_cmax"), parameters=names, progress=False)
+    local = exopk.analysis.local_sensitivity(
+        params, DOSE, T_H, ("brain_auc", "liver_cmax"), parameters=names, progress=False
+    )
     base = exopk.simulate(params, DOSE, T_H).percent_id("liver").max()
     for i, name in enumerate(names):
         h = 1e-3
@@ -103,7 +105,7 @@ def test_local_coefficients_match_single_simulations(params):
 
 def test_default_parameters_exclude_zero_and_infinite(params):
     """A zero parameter has a zero normalised coefficient and capacities are infinite: both are left out."""
-    local = exopk.local_sensitivity(params, DOSE, T_H, ("blood_auc",), progress=False)
+    local = exopk.analysis.local_sensitivity(params, DOSE, T_H, ("blood_auc",), progress=False)
     zero = [n for n in exopk.parameter_names() if params.values[n] == 0]
     assert not set(zero) & set(local.parameters)
     assert "liver_capacity_particles" not in local.parameters
@@ -112,29 +114,31 @@ def test_default_parameters_exclude_zero_and_infinite(params):
 
 def test_backward_difference_for_fraction_at_one(params):
     p = params.replace(liver_release_to_vascular_fraction=1.0, liver_release_per_h=0.5)
-    local = exopk.local_sensitivity(p, DOSE, T_H, ("blood_auc",), parameters=["liver_release_to_vascular_fraction"])
+    local = exopk.analysis.local_sensitivity(
+        p, DOSE, T_H, ("blood_auc",), parameters=["liver_release_to_vascular_fraction"]
+    )
     assert local.schemes == ("backward",)
     assert np.isfinite(local.coefficients[0, 0])
 
 
 def test_outputs_and_parameter_errors(params):
     with pytest.raises(exopk.SensitivityError, match="unknown output 'heart_auc'"):
-        exopk.local_sensitivity(params, DOSE, T_H, ("heart_auc",))
+        exopk.analysis.local_sensitivity(params, DOSE, T_H, ("heart_auc",))
     with pytest.raises(exopk.SensitivityError, match="unknown parameter"):
-        exopk.local_sensitivity(params, DOSE, T_H, parameters=["liver_speed"])
+        exopk.analysis.local_sensitivity(params, DOSE, T_H, parameters=["liver_speed"])
     with pytest.raises(exopk.SensitivityError, match="finite"):
-        exopk.sobol_sensitivity(params, DOSE, T_H, ["liver_capacity_particles"], n=64)
+        exopk.analysis.sobol_sensitivity(params, DOSE, T_H, ["liver_capacity_particles"], n=64)
     with pytest.raises(exopk.SensitivityError, match="hepatic artery.*Sobol sample.*Narrow `factor`"):
-        exopk.sobol_sensitivity(params, DOSE, T_H, ["spleen_blood_flow_ml_per_h"], n=64, factor=20.0)
+        exopk.analysis.sobol_sensitivity(params, DOSE, T_H, ["spleen_blood_flow_ml_per_h"], n=64, factor=20.0)
     with pytest.raises(exopk.SensitivityError, match="breaks its rule"):
-        exopk.sobol_sensitivity(params, DOSE, T_H, ["liver_vascular_fraction"], n=64, factor=4.0)
+        exopk.analysis.sobol_sensitivity(params, DOSE, T_H, ["liver_vascular_fraction"], n=64, factor=4.0)
 
 
 def test_model_sobol_serial_equals_process_pool(params):
     names = ["liver_uptake_vascular_per_h", "lung_uptake_vascular_per_h", "brain_degradation_per_h"]
-    serial = exopk.sobol_sensitivity(params, DOSE, T_H, names, n=64, seed=4, chunk_size=200, progress=False)
+    serial = exopk.analysis.sobol_sensitivity(params, DOSE, T_H, names, n=64, seed=4, chunk_size=200, progress=False)
     with ProcessPoolExecutor(2) as pool:
-        pooled = exopk.sobol_sensitivity(params, DOSE, T_H, names, n=64, seed=4, chunk_size=200, executor=pool)
+        pooled = exopk.analysis.sobol_sensitivity(params, DOSE, T_H, names, n=64, seed=4, chunk_size=200, executor=pool)
     np.testing.assert_array_equal(serial.first_order, pooled.first_order)
     np.testing.assert_array_equal(serial.total_order_ci, pooled.total_order_ci)
     # blood AUC is driven by the liver's vascular uptake (largest local coefficient of the rates)
@@ -144,7 +148,9 @@ def test_model_sobol_serial_equals_process_pool(params):
 
 def test_evaluate_outputs_matches_batch_auc(params):
     values = {"liver_uptake_vascular_per_h": params["liver_uptake_vascular_per_h"] * np.array([0.5, 1.0, 2.0])}
-    out = exopk.evaluate_outputs(params, DOSE, T_H, values, ["liver_auc", "liver_final", "blood_tmax"], chunk_size=2)
+    out = exopk.analysis.evaluate_outputs(
+        params, DOSE, T_H, values, ["liver_auc", "liver_final", "blood_tmax"], chunk_size=2
+    )
     batch = exopk.simulate_batch(params, DOSE, T_H, values, keep_amounts=True)
     np.testing.assert_allclose(out[:, 0], batch.auc_percent_id_h[:, 2], rtol=1e-12)
     np.testing.assert_allclose(out[:, 1], 100 * batch.amounts_particles[:, -1, 2] / 1e10, rtol=1e-12)

@@ -90,10 +90,10 @@ def test_batched_rate_matrices_equal_single_ones(params):
 def lsoda_reference(params, regimen: exopk.Regimen, t_h: np.ndarray, *, atol_particles: float) -> np.ndarray:
     """Integrate the independently transcribed equations with LSODA, piecewise between doses."""
     A = reference_matrix(params)
-    venous = exopk.STATES.index("blood_venous")
+    venous = exopk.model.STATES.index("blood_venous")
     doses = regimen.doses
     breaks = sorted({0.0, float(t_h[-1])} | {d.t_h for d in doses} | {d.end_h for d in doses if d.end_h < t_h[-1]})
-    y = np.zeros(len(exopk.STATES))
+    y = np.zeros(len(exopk.model.STATES))
     out = np.zeros((t_h.size, y.size))
     for start, stop in zip(breaks[:-1], breaks[1:], strict=True):
         for d in doses:
@@ -200,7 +200,7 @@ def test_saturation_lowers_liver_uptake_early(saturation):
     assert np.all(saturable.percent_id("liver")[1:] < linear.percent_id("liver")[1:])
     # Liver cells cannot hold more than their capacity (1e12 = 10 %ID); vascular and tissue
     # pools of the liver come on top, but far below the linear model's 60-70 %ID.
-    cells = saturable.amounts_particles[:, exopk.STATES.index("liver_cells")]
+    cells = saturable.amounts_particles[:, exopk.model.STATES.index("liver_cells")]
     assert np.all(cells <= 1e12 * (1 + 1e-6))
     assert saturable.percent_id("liver")[-1] < 0.5 * linear.percent_id("liver")[-1]
 
@@ -423,22 +423,22 @@ def test_batch_amounts_equal_single_simulations(batch_and_singles):
     _, batch, singles = batch_and_singles
 
     assert batch.n_sets == len(singles)
-    assert batch.amounts_particles.shape == (len(singles), BATCH_T_H.size, len(exopk.REPORTED_ORGANS))
-    assert batch.organs == exopk.REPORTED_ORGANS
+    assert batch.amounts_particles.shape == (len(singles), BATCH_T_H.size, len(exopk.model.REPORTED_ORGANS))
+    assert batch.organs == exopk.model.REPORTED_ORGANS
     for s, single in enumerate(singles):
-        expected = np.column_stack([single.amount(organ) for organ in exopk.REPORTED_ORGANS])
+        expected = np.column_stack([single.amount(organ) for organ in exopk.model.REPORTED_ORGANS])
         assert_close_to_reference(batch.amounts_particles[s], expected, rtol=1e-9, atol=1e-11 * single.dose_particles)
 
 
 def test_batch_percentiles_equal_percentiles_of_single_simulations(batch_and_singles):
     _, batch, singles = batch_and_singles
     percent_id = np.stack(
-        [np.column_stack([single.percent_id(organ) for organ in exopk.REPORTED_ORGANS]) for single in singles]
+        [np.column_stack([single.percent_id(organ) for organ in exopk.model.REPORTED_ORGANS]) for single in singles]
     )
 
     expected = np.percentile(percent_id, [5, 25, 50, 95], axis=0)
 
-    assert batch.percent_id_percentiles.shape == (4, BATCH_T_H.size, len(exopk.REPORTED_ORGANS))
+    assert batch.percent_id_percentiles.shape == (4, BATCH_T_H.size, len(exopk.model.REPORTED_ORGANS))
     assert batch.percentiles == (5.0, 25.0, 50.0, 95.0)
     assert_close_to_reference(batch.percent_id_percentiles, expected, rtol=1e-9, atol=1e-9)
 
@@ -467,13 +467,13 @@ def test_batch_auc_equals_fine_grid_trapezoid_of_single_runs(params, variations)
         grid = np.linspace(start, stop, n + 1)
         given_before_stop = exopk.Regimen([dose for dose in regimen.doses if dose.t_h < stop])
         for s, single in enumerate(_single_runs(params, given_before_stop, grid, variations)):
-            amounts = np.column_stack([single.amount(organ) for organ in exopk.REPORTED_ORGANS])
+            amounts = np.column_stack([single.amount(organ) for organ in exopk.model.REPORTED_ORGANS])
             percent_id = 100.0 * amounts / regimen.total_particles
             trapezoid_fine[s] += np.trapezoid(percent_id, grid, axis=0)
             trapezoid_coarse[s] += np.trapezoid(percent_id[::2], grid[::2], axis=0)
     romberg = trapezoid_fine + (trapezoid_fine - trapezoid_coarse) / 3.0
 
-    assert batch.auc_percent_id_h.shape == (len(variations["lung_degradation_per_h"]), len(exopk.REPORTED_ORGANS))
+    assert batch.auc_percent_id_h.shape == (len(variations["lung_degradation_per_h"]), len(exopk.model.REPORTED_ORGANS))
     assert_close_to_reference(batch.auc_percent_id_h, romberg, rtol=1e-9, atol=1e-9)
     # The trapezoid itself is within its own error estimate.
     assert np.all(
@@ -523,11 +523,11 @@ def test_batch_to_frame(params, variations):
     frame = batch.to_frame()
 
     assert list(frame.columns) == ["time_h", "organ", "quantity", "value", "unit"]
-    assert len(frame) == 3 * BATCH_T_H.size * len(exopk.REPORTED_ORGANS)
+    assert len(frame) == 3 * BATCH_T_H.size * len(exopk.model.REPORTED_ORGANS)
     assert set(frame["quantity"]) == {"percent_id_p5", "percent_id_p50", "percent_id_p97.5"}
     assert set(frame["unit"]) == {"%ID"}
     for k, quantity in enumerate(["percent_id_p5", "percent_id_p50", "percent_id_p97.5"]):
-        for j, organ in enumerate(exopk.REPORTED_ORGANS):
+        for j, organ in enumerate(exopk.model.REPORTED_ORGANS):
             rows = frame[(frame["organ"] == organ) & (frame["quantity"] == quantity)]
             np.testing.assert_array_equal(rows["time_h"].to_numpy(), BATCH_T_H)
             np.testing.assert_array_equal(rows["value"].to_numpy(), batch.percent_id_percentiles[k, :, j])

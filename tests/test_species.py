@@ -281,7 +281,7 @@ def test_broken_allometry_tables_name_the_file_and_key(tmp_path, ev_text, edit, 
 
 
 def test_reference_physiology_is_read_with_sources():
-    human = exopk.species_reference("human")
+    human = exopk.model.species_reference("human")
 
     assert human["km_factor_kg_per_m2"][0] == 37.0
     assert human["glomerular_filtration_ml_per_h"][0] == pytest.approx(125.0 * 60.0)

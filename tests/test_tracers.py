@@ -16,11 +16,11 @@ from exopk.observe.labels import label_system, places
 
 DOSE_PARTICLES = 1e10
 T_H = np.concatenate([[0.0], np.geomspace(1.0 / 3600.0, 24.0 * 14, 60)])
-BUNDLED = exopk.available_labels()
+BUNDLED = exopk.observe.available_labels()
 
 
-def _bolus(params, label, t_h=T_H, **kwargs) -> exopk.TracerResult:
-    return exopk.simulate_label(params, exopk.IVBolus(dose_particles=DOSE_PARTICLES), t_h, label, **kwargs)
+def _bolus(params, label, t_h=T_H, **kwargs) -> exopk.observe.TracerResult:
+    return exopk.observe.simulate_label(params, exopk.IVBolus(dose_particles=DOSE_PARTICLES), t_h, label, **kwargs)
 
 
 def _regimen():
@@ -45,7 +45,7 @@ def test_every_label_the_issue_names_ships():
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_label_file_loads_with_a_source_for_every_value(name):
-    label = exopk.load_label(name)
+    label = exopk.observe.load_label(name)
 
     assert set(label.sources) == set(label.values)
     assert all(s.strip() for s in label.sources.values())
@@ -66,11 +66,11 @@ PHYSICAL_HALF_LIFE_H = {
 
 @pytest.mark.parametrize("name", list(PHYSICAL_HALF_LIFE_H))
 def test_radionuclide_half_lives_are_the_textbook_values(name):
-    assert exopk.load_label(name)["physical_half_life_h"] == pytest.approx(PHYSICAL_HALF_LIFE_H[name], rel=1e-3)
+    assert exopk.observe.load_label(name)["physical_half_life_h"] == pytest.approx(PHYSICAL_HALF_LIFE_H[name], rel=1e-3)
 
 
 def test_names_are_case_insensitive():
-    assert exopk.load_label("dir").name == "DiR"
+    assert exopk.observe.load_label("dir").name == "DiR"
 
 
 # --- bad label files -------------------------------------------------------------------------
@@ -102,7 +102,7 @@ def _write(tmp_path, text):
 
 
 def test_a_good_file_loads(tmp_path):
-    label = exopk.load_label(_write(tmp_path, GOOD))
+    label = exopk.observe.load_label(_write(tmp_path, GOOD))
 
     assert label.name == "test"
     assert label["liver_free_retention_half_life_h"] == 10.0  # default carried to every organ
@@ -135,7 +135,7 @@ def test_bad_label_files_get_clear_errors_naming_file_and_key(tmp_path, edit, me
     path = _write(tmp_path, edit(GOOD))
 
     with pytest.raises(exopk.ParameterError) as err:
-        exopk.load_label(path)
+        exopk.observe.load_label(path)
 
     assert message in str(err.value)
     assert str(path) in str(err.value)
@@ -143,11 +143,11 @@ def test_bad_label_files_get_clear_errors_naming_file_and_key(tmp_path, edit, me
 
 def test_unknown_label_name_lists_the_choices():
     with pytest.raises(exopk.ParameterError, match="unknown label 'XYZ'.*DiR"):
-        exopk.load_label("XYZ")
+        exopk.observe.load_label("XYZ")
 
 
 def test_replace_rejects_unknown_and_invalid_values():
-    label = exopk.load_label("DiR")
+    label = exopk.observe.load_label("DiR")
     with pytest.raises(exopk.ParameterError, match="unknown label value"):
         label.replace(nonsense=1.0)
     with pytest.raises(exopk.ParameterError, match="must be non-negative"):
@@ -166,7 +166,7 @@ def test_labelled_simulation_of_a_nonlinear_model_is_refused(params):
 @pytest.mark.parametrize("name", BUNDLED)
 def test_label_is_conserved_for_every_bundled_label(params, name):
     """Injected = bound + free + excreted + decayed + inactivated, at every time, to 1e-9 of the dose."""
-    result = exopk.simulate_label(params, _regimen(), T_H, name)
+    result = exopk.observe.simulate_label(params, _regimen(), T_H, name)
 
     assert result.conservation_error() < 1e-9
     bound = sum(result.bound_amount(o) for o in result.organs)
@@ -193,16 +193,16 @@ label_rates = st.fixed_dictionaries(
 
 @given(params=model_parameters(), rates=label_rates)
 def test_label_is_conserved_for_random_kinetics(params, rates):
-    label = exopk.load_label("I-125").replace(**rates)
+    label = exopk.observe.load_label("I-125").replace(**rates)
 
-    result = exopk.simulate_label(params, _regimen(), T_H, label)
+    result = exopk.observe.simulate_label(params, _regimen(), T_H, label)
 
     assert result.conservation_error() < 1e-9
     assert np.all(result.amounts >= -1e-9 * DOSE_PARTICLES)
 
 
 def test_ideal_label_reproduces_the_intact_ev_curves(params):
-    result = exopk.simulate_label(params, _regimen(), T_H, exopk.ideal_label())
+    result = exopk.observe.simulate_label(params, _regimen(), T_H, exopk.observe.ideal_label())
 
     # Bound label is the EV state itself: the same matrix, the same solver, the same numbers.
     n = len(LIVE_STATES)
@@ -222,7 +222,7 @@ def test_ideal_label_reproduces_the_intact_ev_curves(params):
 
 @given(params=model_parameters())
 def test_ideal_label_reproduces_random_ev_models(params):
-    result = _bolus(params, exopk.ideal_label(), t_h=np.linspace(0.0, 48.0, 25))
+    result = _bolus(params, exopk.observe.ideal_label(), t_h=np.linspace(0.0, 48.0, 25))
 
     for organ in places():
         np.testing.assert_allclose(result.label_percent_id(organ), result.true_percent_id(organ), rtol=0, atol=1e-9)
@@ -230,7 +230,7 @@ def test_ideal_label_reproduces_random_ev_models(params):
 
 def test_a_nearly_ideal_label_approaches_the_ev_curves(params):
     """The ideal label is the limit of real ones: no dissociation, free label excreted at once."""
-    near = exopk.load_label("In-111").replace(
+    near = exopk.observe.load_label("In-111").replace(
         dissociation_per_h=0.0,
         physical_half_life_h=math.inf,
         free_blood_half_life_h=1e-6,
@@ -246,7 +246,7 @@ def test_a_nearly_ideal_label_approaches_the_ev_curves(params):
 
 @pytest.mark.parametrize("name", ["Tc-99m", "I-124", "Cu-64", "In-111"])
 def test_decay_correction_recovers_the_undecayed_curve(params, name):
-    label = exopk.load_label(name)
+    label = exopk.observe.load_label(name)
     decaying = _bolus(params, label)
     stable = _bolus(params, label.replace(physical_half_life_h=math.inf))
 
@@ -269,8 +269,8 @@ def test_decay_correction_recovers_the_undecayed_curve(params, name):
 
 
 def test_expm_and_exact_agree_for_the_label(params):
-    exact = exopk.simulate_label(params, _regimen(), T_H, "I-125")
-    expm = exopk.simulate_label(params, _regimen(), T_H, "I-125", method="expm")
+    exact = exopk.observe.simulate_label(params, _regimen(), T_H, "I-125")
+    expm = exopk.observe.simulate_label(params, _regimen(), T_H, "I-125", method="expm")
 
     assert exact.method == "exact" and expm.method == "expm"
     np.testing.assert_allclose(exact.amounts, expm.amounts, rtol=0, atol=1e-9 * DOSE_PARTICLES)
@@ -278,7 +278,7 @@ def test_expm_and_exact_agree_for_the_label(params):
 
 def test_label_system_is_block_triangular_and_built_from_the_ev_model(params):
     """Bound label is the EV rate matrix (with dissociation and decay); free label never feeds back."""
-    label = exopk.load_label("Tc-99m")
+    label = exopk.observe.load_label("Tc-99m")
     K, E = exopk.model.graph.rate_matrices(params.values)
     system = label_system(params.values, label, K[0], E[0])
     n = len(LIVE_STATES)
@@ -296,7 +296,7 @@ def test_label_system_is_block_triangular_and_built_from_the_ev_model(params):
 
 
 def test_free_label_injected_goes_to_the_free_pool_where_the_dose_enters(params):
-    label = exopk.load_label("Tc-99m").replace(free_at_injection_fraction=0.25)
+    label = exopk.observe.load_label("Tc-99m").replace(free_at_injection_fraction=0.25)
     result = _bolus(params, label, t_h=np.array([0.0]))
 
     assert result.free_percent_id("blood")[0] == pytest.approx(25.0)
@@ -321,7 +321,7 @@ def test_blood_signal_half_life_under_10_min(params, name):
 @pytest.mark.validation
 def test_free_hmpao_gives_a_brain_signal_labelled_evs_do_not(params):
     """Hwang et al. 2015 (qualitative): free 99mTc-HMPAO enters the brain, 99mTc-HMPAO-EVs do not."""
-    label = exopk.load_label("Tc-99m")
+    label = exopk.observe.load_label("Tc-99m")
     t_h = np.array([0.0, 0.5, 1.0, 3.0])
     evs = _bolus(params, label, t_h=t_h)
     free = _bolus(params, label.replace(free_at_injection_fraction=1.0), t_h=t_h)

@@ -25,7 +25,7 @@ def test_report_covers_every_dataset_and_shows_failures(validate, tmp_path):
 
     assert validate.main(["--out-dir", str(tmp_path)]) == 0
     text = (tmp_path / "validation.md").read_text()
-    for name in exopk.list_datasets():
+    for name in exopk.io.list_datasets():
         assert f"`{name}`" in text
         assert (tmp_path / f"validation_{name}.png").stat().st_size < 60_000  # small enough to commit
     assert "within 2-fold" in text and "What the model gets wrong" in text

@@ -168,7 +168,7 @@ def qualitative_checks() -> list[tuple[str, str, str, bool]]:
         )
 
     def at(label, organ, when):
-        return float(exopk.simulate_label(mouse, iv, [0.0, when], label).label_percent_id(organ)[-1])
+        return float(exopk.observe.simulate_label(mouse, iv, [0.0, when], label).label_percent_id(organ)[-1])
 
     nano, indium = at("NanoLuc", "lung", 4.0), at("In-111", "lung", 4.0)
     checks.append(
@@ -228,8 +228,8 @@ def render(out_dir: Path | None, write_figures: bool = True) -> str:
         "",
     ]
     sections, summaries = [], []
-    for name in exopk.list_datasets():
-        section, summary = dataset_section(exopk.load_dataset(name), out_dir, write_figures)
+    for name in exopk.io.list_datasets():
+        section, summary = dataset_section(exopk.io.load_dataset(name), out_dir, write_figures)
         sections += section
         summaries.append(summary)
     n_all = sum(s["n"] for s in summaries)

@@ -327,27 +327,30 @@ def first_run() -> None:
 
 
 def api_page() -> None:
-    import exopk
+    import importlib
 
     lines = [
         "# API reference",
         "",
-        "Everything public is in the `exopk` namespace (`exopk.__all__`); modules starting with `_` are private.",
-        "Generated from the docstrings (numpydoc).",
-        "",
-        "```{eval-rst}",
-        ".. currentmodule:: exopk",
+        "The core is in the `exopk` namespace; the rest in its subpackages (`exopk.model`, `exopk.observe`, "
+        "`exopk.analysis`, `exopk.io`, `exopk.plots`), each listing its public names in `__all__` "
+        "(see the architecture page). Modules starting with `_` are private. Generated from the docstrings "
+        "(numpydoc).",
         "",
     ]
-    for name in sorted(exopk.__all__, key=lambda n: (not inspect.isroutine(getattr(exopk, n)), n.lower())):
-        obj = getattr(exopk, name)
-        if inspect.isclass(obj):
-            lines += [f".. autoclass:: {name}", "   :members:", ""]
-        elif inspect.isroutine(obj):
-            lines += [f".. autofunction:: {name}", ""]
-        else:
-            lines += [f".. autodata:: {name}", "   :annotation:", ""]
-    lines += ["```", ""]
+    for module_name in ("exopk", "exopk.model", "exopk.observe", "exopk.analysis", "exopk.io", "exopk.plots"):
+        module = importlib.import_module(module_name)
+        lines += [f"## `{module_name}`", "", "```{eval-rst}", f".. currentmodule:: {module_name}", ""]
+        names = [n for n in module.__all__ if not inspect.ismodule(getattr(module, n))]
+        for name in sorted(names, key=lambda n: (not inspect.isroutine(getattr(module, n)), n.lower())):
+            obj = getattr(module, name)
+            if inspect.isclass(obj):
+                lines += [f".. autoclass:: {name}", "   :members:", ""]
+            elif inspect.isroutine(obj):
+                lines += [f".. autofunction:: {name}", ""]
+            else:
+                lines += [f".. autodata:: {name}", "   :annotation:", ""]
+        lines += ["```", ""]
     _write(OUT / "api.md", "\n".join(lines))
 
 

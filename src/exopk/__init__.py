@@ -1,40 +1,17 @@
 """exopk: a physiologically based model of where extracellular vesicles go in the body.
 
-Public API; everything else is private.
+This namespace holds the core: parameters, doses, simulation, results and errors. Everything else
+is reached through its subpackage (docs/architecture.md):
+
+- :mod:`exopk.model` — species, scenarios, allometric dose scaling, the compartment graph;
+- :mod:`exopk.observe` — labels (tracers) and imaging: what an experiment sees;
+- :mod:`exopk.analysis` — NCA, route comparison, fitting, populations, sensitivity, regimen design;
+- :mod:`exopk.io` (and :mod:`exopk.datasets`) — shipped literature datasets, SBML export;
+- :mod:`exopk.plots` — figures.
 """
 
-import exopk.io.datasets as datasets
+from exopk import analysis, datasets, io, model, observe, plots
 from exopk._version import __version__ as __version__
-from exopk.analysis.compare import (
-    EXPOSURE_COMPARTMENTS,
-    RouteComparison,
-    auc_to_infinity,
-    auc_to_time,
-    compare_routes,
-    targeting_metrics,
-)
-from exopk.analysis.design import RegimenDesign, design_regimen
-from exopk.analysis.fit import FitResult, fit
-from exopk.analysis.nca import NCA_PARAMETERS, NCAResult, SparseNCAResult, nca, sparse_nca
-from exopk.analysis.population import (
-    PopulationResult,
-    VirtualPopulation,
-    allometric_exponent,
-    sample_population,
-    simulate_population,
-)
-from exopk.analysis.sensitivity import (
-    OUTPUT_METRICS,
-    LocalSensitivity,
-    SobolIndices,
-    evaluate_outputs,
-    local_sensitivity,
-    saltelli_design,
-    sobol_analyze,
-    sobol_indices,
-    sobol_sensitivity,
-)
-from exopk.analysis.subjects import SubjectsResult, simulate_subjects
 from exopk.dosing import (
     ROUTES,
     Infusion,
@@ -51,6 +28,7 @@ from exopk.dosing import (
 from exopk.errors import (
     DataError,
     DependencyError,
+    DesignError,
     DosingError,
     ExecutorError,
     ExopkError,
@@ -63,125 +41,73 @@ from exopk.errors import (
     SensitivityError,
     SimulationError,
 )
-from exopk.io.datasets import Dataset, list_datasets, load_dataset
-from exopk.io.sbml import export_sbml
-from exopk.model.allometry import DoseScaling, scale_dose, species_reference
-from exopk.model.graph import ELIMINATION_PATHWAYS, REPORTED_ORGANS, STATES
-from exopk.model.load import load_parameters
-from exopk.model.parameters import ORGANS, ModelParameters, available, parameter_names
-from exopk.model.scenarios import Scenario, ScenarioChange, apply_scenario, load_scenario
-from exopk.observe.imaging import ImagingParameters, load_imaging, transmission
-from exopk.observe.labels import (
-    Label,
-    TracerResult,
-    available_labels,
-    ideal_label,
-    load_label,
-    optical_radiance,
-    simulate_label,
-)
-from exopk.plots.analysis import plot_population_bands, plot_sobol, plot_tornado
-from exopk.plots.compare import plot_route_comparison
-from exopk.plots.imaging import plot_apparent_vs_true, plot_whole_body
-from exopk.plots.organs import plot_organ_curves
+from exopk.model import ORGANS, ModelParameters, available, load_parameters, parameter_names
 from exopk.results import BatchResult, SimulationResult
 from exopk.simulation import simulate, simulate_batch
 
 __all__ = [
-    "ELIMINATION_PATHWAYS",
-    "EXPOSURE_COMPARTMENTS",
+    "analysis",
+    "datasets",
+    "io",
+    "model",
+    "observe",
+    "plots",
     "ORGANS",
-    "REPORTED_ORGANS",
     "ROUTES",
-    "STATES",
     "BatchResult",
-    "DosingError",
-    "ExopkError",
-    "InputError",
+    "DataError",
     "DependencyError",
-    "OutputError",
+    "DesignError",
+    "DosingError",
+    "ExecutorError",
+    "ExopkError",
+    "FitError",
     "IVBolus",
     "IVInfusion",
     "Infusion",
+    "InputError",
     "Intranasal",
     "Intraperitoneal",
     "Intratracheal",
     "LocalInjection",
     "ModelParameters",
+    "NCAError",
+    "OutputError",
     "ParameterError",
+    "PopulationError",
     "Regimen",
-    "RouteComparison",
+    "SensitivityError",
     "SimulationError",
     "SimulationResult",
     "Subcutaneous",
-    "auc_to_infinity",
-    "auc_to_time",
     "available",
-    "compare_routes",
-    "export_sbml",
     "load_parameters",
     "parameter_names",
     "particles_from_protein",
-    "plot_organ_curves",
-    "plot_route_comparison",
     "simulate",
     "simulate_batch",
-    "targeting_metrics",
-    "DoseScaling",
-    "Scenario",
-    "ScenarioChange",
-    "apply_scenario",
-    "load_scenario",
-    "scale_dose",
-    "species_reference",
-    "Label",
-    "TracerResult",
-    "available_labels",
-    "ideal_label",
-    "load_label",
-    "simulate_label",
-    "ImagingParameters",
-    "load_imaging",
-    "optical_radiance",
-    "plot_apparent_vs_true",
-    "plot_whole_body",
-    "transmission",
-    "NCA_PARAMETERS",
-    "NCAError",
-    "NCAResult",
-    "SparseNCAResult",
-    "nca",
-    "sparse_nca",
-    "ExecutorError",
-    "PopulationError",
-    "PopulationResult",
-    "VirtualPopulation",
-    "allometric_exponent",
-    "sample_population",
-    "simulate_population",
-    "OUTPUT_METRICS",
-    "LocalSensitivity",
-    "SensitivityError",
-    "SobolIndices",
-    "evaluate_outputs",
-    "local_sensitivity",
-    "saltelli_design",
-    "sobol_analyze",
-    "sobol_indices",
-    "sobol_sensitivity",
-    "plot_population_bands",
-    "plot_sobol",
-    "plot_tornado",
-    "datasets",
-    "Dataset",
-    "DataError",
-    "FitError",
-    "FitResult",
-    "fit",
-    "list_datasets",
-    "load_dataset",
-    "RegimenDesign",
-    "design_regimen",
-    "SubjectsResult",
-    "simulate_subjects",
 ]
+
+# Names that lived here before the layered package (0.1): still found, with a warning naming the
+# new home, so scripts keep working while they move.
+_MOVED = {
+    **dict.fromkeys(model.__all__, "model"),
+    **dict.fromkeys(observe.__all__, "observe"),
+    **dict.fromkeys(analysis.__all__, "analysis"),
+    **dict.fromkeys(io.__all__, "io"),
+    **dict.fromkeys(plots.__all__, "plots"),
+}
+
+
+def __getattr__(name: str):
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module 'exopk' has no attribute {name!r}")
+    import warnings
+
+    warnings.warn(
+        f"`exopk.{name}` moved to `exopk.{home}.{name}`; the old name will be removed.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(globals()[home], name)

@@ -1008,7 +1008,7 @@ class Regimen:
                 ids = ", ".join(str(s.id) for s in subjects[:5])
                 raise DosingError(
                     f"{where} has {len(subjects)} subjects (ID {ids}...): pass `subject=` or simulate them all "
-                    "with exopk.simulate_subjects."
+                    "with exopk.analysis.simulate_subjects."
                 )
             chosen = subjects[0]
         else:
@@ -1329,7 +1329,7 @@ def _cell_number(value: object, column: str) -> float:
     if isinstance(value, (bool, np.bool_)):
         raise DosingError(f"`{column}` must be a number; got {value!r}.")
     try:
-        return float(value)
+        return float(value)  # type: ignore[arg-type]  # anything else raises, and is answered below
     except (TypeError, ValueError):
         raise DosingError(f"`{column}` must be a number; got {value!r}.") from None
 

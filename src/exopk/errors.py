@@ -26,6 +26,7 @@ from __future__ import annotations
 
 __all__ = [
     "DataError",
+    "DesignError",
     "DependencyError",
     "DosingError",
     "ExecutorError",
@@ -68,6 +69,10 @@ class SensitivityError(ParameterError):
 
 class DosingError(InputError):
     """A dose, infusion, regimen or regimen file is invalid."""
+
+
+class DesignError(DosingError):
+    """A regimen-design request (:func:`exopk.analysis.design.design_regimen`) is invalid."""
 
 
 class DataError(InputError):

@@ -10,6 +10,7 @@ from exopk.analysis.compare import (
     compare_routes,
     targeting_metrics,
 )
+from exopk.analysis.design import RegimenDesign, design_regimen
 from exopk.analysis.fit import FitError, FitResult, fit
 from exopk.analysis.nca import NCA_PARAMETERS, NCAError, NCAResult, SparseNCAResult, nca, sparse_nca
 from exopk.analysis.population import (
@@ -32,6 +33,7 @@ from exopk.analysis.sensitivity import (
     sobol_indices,
     sobol_sensitivity,
 )
+from exopk.analysis.subjects import SubjectsResult, simulate_subjects
 
 __all__ = [
     "EXPOSURE_COMPARTMENTS",
@@ -44,15 +46,18 @@ __all__ = [
     "NCAResult",
     "PopulationError",
     "PopulationResult",
+    "RegimenDesign",
     "RouteComparison",
     "SensitivityError",
     "SobolIndices",
     "SparseNCAResult",
+    "SubjectsResult",
     "VirtualPopulation",
     "allometric_exponent",
     "auc_to_infinity",
     "auc_to_time",
     "compare_routes",
+    "design_regimen",
     "evaluate_outputs",
     "fit",
     "local_sensitivity",
@@ -60,6 +65,7 @@ __all__ = [
     "saltelli_design",
     "sample_population",
     "simulate_population",
+    "simulate_subjects",
     "sobol_analyze",
     "sobol_indices",
     "sobol_sensitivity",

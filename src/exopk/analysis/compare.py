@@ -379,7 +379,7 @@ def compare_routes(
     Examples
     --------
     >>> import exopk
-    >>> cmp = exopk.compare_routes(exopk.load_parameters("mouse"), ("iv_bolus", "intranasal"))
+    >>> cmp = exopk.analysis.compare_routes(exopk.load_parameters("mouse"), ("iv_bolus", "intranasal"))
     >>> round(cmp.targeting("intranasal")["dte_percent"])  # doctest: +SKIP
     """
     t = check_times(np.round(np.arange(0.0, 48.0 + 1e-9, 0.01), 10) if t_h is None else t_h)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from exopk.dosing import Dose, Infusion, _Instant
-from exopk.errors import DosingError
+from exopk.errors import DesignError
 from exopk.model.graph import ORGAN_POOLS, REPORTED_ORGANS
 from exopk.model.parameters import ModelParameters
 from exopk.simulation import simulate
@@ -29,10 +29,6 @@ interval only, and an amount window (particles, particles/g) sets both."""
 
 DEFAULT_INTERVALS_H: tuple[float, ...] = (4.0, 6.0, 8.0, 12.0, 24.0, 48.0, 72.0, 168.0)
 """Candidate dosing intervals (h): common clinical and preclinical schedules."""
-
-
-class DesignError(DosingError):
-    """A regimen-design request is invalid."""
 
 
 @dataclass(frozen=True)

@@ -321,7 +321,7 @@ def fit(
         label=label,
         scale=scale,
         blq=blq,
-        source=f"fitted to {data_name} (exopk.fit)",
+        source=f"fitted to {data_name} (exopk.analysis.fit)",
         method=method,
         sigma=sigma,
         use=use,
@@ -615,12 +615,9 @@ class FitResult:
         grid = np.linspace(
             max(self._theta[i] - span_log, p.lower[i]), min(self._theta[i] + span_log, p.upper[i]), n_points
         )
-        rss = []
-        for value in grid:
-            _, r = _least_squares(p, self._theta, fixed={i: float(value)})
-            rss.append(r)
-        rss = np.array(rss)
+        rss = np.array([_least_squares(p, self._theta, fixed={i: float(value)})[1] for value in grid])
         best = min(self.rss, float(rss.min()))
+        delta: np.ndarray
         if self._absolute_sd:  # known SDs: -2 log L differs by the RSS difference
             delta = rss - best
         else:
@@ -723,7 +720,8 @@ class FitResult:
         """A short Markdown report: model, method, estimates with CIs, goodness of fit, notes."""
         p = self._problem
         lines = [
-            f"# Fit of {', '.join(self.names)} to {p.source.removeprefix('fitted to ').removesuffix(' (exopk.fit)')}",
+            f"# Fit of {', '.join(self.names)} to "
+            f"{p.source.removeprefix('fitted to ').removesuffix(' (exopk.analysis.fit)')}",
             "",
             f"- model: species {p.base.species}, EV {p.base.ev}, scenarios {', '.join(p.base.scenarios) or 'none'}, "
             f"label {getattr(p.label, 'name', p.label) or 'none (intact EVs)'}",

@@ -620,7 +620,7 @@ def nca(
     --------
     >>> import numpy as np, exopk
     >>> t = np.linspace(0, 24, 25)
-    >>> r = exopk.nca(t, 10 * np.exp(-0.2 * t), dose=100.0)
+    >>> r = exopk.analysis.nca(t, 10 * np.exp(-0.2 * t), dose=100.0)
     >>> round(float(r.half_life_h[0]), 3)
     3.466
     """

@@ -13,7 +13,7 @@ An observation table has one row per measured value, with columns
 ``weight``
     optional non-negative weight of the row in a fit.
 
-Shared by :mod:`exopk.datasets` (the shipped literature data) and :func:`exopk.fit`.
+Shared by :mod:`exopk.datasets` (the shipped literature data) and :func:`exopk.analysis.fit`.
 """
 
 from __future__ import annotations

@@ -490,7 +490,9 @@ def simulate_population(
     PopulationResult
     """
     if not isinstance(population, VirtualPopulation):
-        raise PopulationError(f"`population` must come from exopk.sample_population; got {type(population).__name__}.")
+        raise PopulationError(
+            f"`population` must come from exopk.analysis.sample_population; got {type(population).__name__}."
+        )
     check_chunking(chunk_size, memory_mb, workers)
     reg = as_regimen(regimen)
     t = check_times(t_h)

@@ -607,6 +607,7 @@ def sobol_sensitivity(
             table[i] = lo, hi
             logs[i] = False
         else:
+            assert b is not None  # default bounds exist for every name without given bounds
             table[i] = b[k]
             k += 1
 
@@ -624,7 +625,7 @@ def sobol_sensitivity(
         )  # fmt: skip
 
     result = sobol_indices(
-        model, table, n, log_scale=logs, second_order=second_order, n_bootstrap=n_bootstrap,
+        model, table, n, log_scale=logs.tolist(), second_order=second_order, n_bootstrap=n_bootstrap,
         confidence=confidence, seed=seed, names=names, outputs=tuple(outputs),
     )  # fmt: skip
     return SobolIndices(

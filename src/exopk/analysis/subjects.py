@@ -131,7 +131,7 @@ def simulate_subjects(
     """Simulate every subject (``ID``) of a NONMEM-style event table.
 
     Each subject gets its own physiology from its body weight ``WT`` (kg; the species'
-    reference weight when absent), scaled allometrically as :func:`exopk.sample_population`
+    reference weight when absent), scaled allometrically as :func:`exopk.analysis.sample_population`
     scales body weights, and its own doses (per-kg doses scaled by its weight). Subjects
     whose regimens share a structure (the same times, routes and relative amounts) are solved
     in one batch (:func:`exopk.simulate_batch`), the others one by one (:func:`exopk.simulate`;

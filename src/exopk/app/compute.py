@@ -27,7 +27,7 @@ DOSE_CLASSES = {
     "local": "LocalInjection",
 }
 
-#: Body-weight rule of a single animal: the rule of :func:`exopk.sample_population`.
+#: Body-weight rule of a single animal: the rule of :func:`exopk.analysis.sample_population`.
 BODY_WEIGHT_SOURCE = (
     "body weight {bw:g} g: flows x (BW/{ref:g} g)^0.75, volumes x (BW/{ref:g} g) (exopk population rule)"
 )
@@ -96,7 +96,7 @@ class RunOutput:
 
 
 def scale_body_weight(params, body_weight_g: float):
-    """The parameters of one animal of another body weight, by the rule of :func:`exopk.sample_population`.
+    """The parameters of one animal of another body weight, by the rule of :func:`exopk.analysis.sample_population`.
 
     .. math:: Q = Q_{ref} (BW/BW_{ref})^{0.75},\\quad V = V_{ref}\\, BW/BW_{ref}
 
@@ -118,7 +118,7 @@ def scale_body_weight(params, body_weight_g: float):
     ratio = body_weight_g / reference_g
     scaled = {}
     for name in exopk.parameter_names():
-        b = exopk.allometric_exponent(name)
+        b = exopk.analysis.allometric_exponent(name)
         if name in params.values and b is not None and params[name] != 0:
             scaled[name] = params[name] * ratio**b
     source = BODY_WEIGHT_SOURCE.format(bw=body_weight_g, ref=reference_g)
@@ -260,7 +260,7 @@ def _solve(params, regimen, t_h, label):
 
     if label is None:
         return exopk.simulate(params, regimen, t_h), None
-    labelled = exopk.simulate_label(params, regimen, t_h, label)
+    labelled = exopk.observe.simulate_label(params, regimen, t_h, label)
     return labelled.ev, labelled
 
 
@@ -304,7 +304,7 @@ def run(spec: RunSpec) -> RunOutput:
     notes = []
     if len(spec.routes) >= 2 and spec.regimen_file is None:
         doses = [make_dose(route, spec.dose_particles, 0.0, spec) for route in spec.routes]
-        comparison = exopk.compare_routes(params, doses, spec.dose_particles, t_h)
+        comparison = exopk.analysis.compare_routes(params, doses, spec.dose_particles, t_h)
         if spec.n_doses > 1:
             notes.append("route comparison: one dose per route (AUCs, DTE and DTP are single-dose metrics)")
         if "iv_bolus" not in spec.routes:
@@ -346,7 +346,7 @@ def label_frame(label_name: str):
 
     import exopk
 
-    label = exopk.load_label(label_name)
+    label = exopk.observe.load_label(label_name)
     return pd.DataFrame(
         [{"name": k, "value": v, "source": label.sources.get(k, "")} for k, v in label.values.items()],
         columns=["name", "value", "source"],

@@ -113,7 +113,7 @@ def image_available(output) -> str | None:
 
 
 def image_figure(output, route: str):
-    """Simulated whole-body optical images at the sacrifice/imaging times (:func:`exopk.plot_whole_body`)."""
+    """Simulated whole-body optical images at the sacrifice/imaging times (:func:`exopk.plots.plot_whole_body`)."""
     from exopk.plots.imaging import plot_whole_body
 
     reason = image_available(output)
@@ -123,7 +123,7 @@ def image_figure(output, route: str):
 
 
 def comparison_figure(output):
-    """Brain tissue and blood per route, and exact AUCs (:func:`exopk.plot_route_comparison`)."""
+    """Brain tissue and blood per route, and exact AUCs (:func:`exopk.plots.plot_route_comparison`)."""
     from exopk.plots.compare import plot_route_comparison
 
     if output.comparison is None:
@@ -132,7 +132,7 @@ def comparison_figure(output):
 
 
 def bands_figure(population_result):
-    """Population prediction bands per organ (:func:`exopk.plot_population_bands`)."""
+    """Population prediction bands per organ (:func:`exopk.plots.plot_population_bands`)."""
     from exopk.plots.analysis import plot_population_bands
 
     organs = [o for o in ("blood", "liver", "spleen", "lung", "kidney", "brain") if o in population_result.organs]

@@ -1,6 +1,6 @@
 """Long runs (virtual populations) in a worker thread, with progress and cancellation.
 
-:func:`exopk.simulate_population` accepts any :class:`concurrent.futures.Executor`; the page
+:func:`exopk.analysis.simulate_population` accepts any :class:`concurrent.futures.Executor`; the page
 gives it one (:class:`_ProgressExecutor`) that runs each chunk of subjects in the worker thread,
 counts the chunks done and refuses further chunks once the user cancels. The numbers are those
 of any other executor run (the library guarantees executor-independent results).
@@ -194,18 +194,18 @@ def _run(job: Job) -> None:
         params = build_params(job.spec)
         regimen = next(iter(build_regimens(job.spec, params).values()))
         pop = job.population
-        population = exopk.sample_population(
+        population = exopk.analysis.sample_population(
             params, pop.n_subjects, pop.cv, body_weight_cv=pop.body_weight_cv, seed=pop.seed
         )
         t_h = population_times(job.spec)
         chunk = max(1, math.ceil(pop.n_subjects / _N_CHUNKS))
         n_chunks = math.ceil(pop.n_subjects / chunk)
         # The same block rule as simulate_population: gathered block = subjects x times x organs x 2 copies.
-        per_time = pop.n_subjects * len(exopk.REPORTED_ORGANS) * 8.0 * 2
+        per_time = pop.n_subjects * len(exopk.model.REPORTED_ORGANS) * 8.0 * 2
         n_blocks = math.ceil(t_h.size / max(1, int(_MEMORY_MB * 1e6 // per_time)))
         with job.lock:
             job.total = n_chunks * n_blocks
-        result = exopk.simulate_population(
+        result = exopk.analysis.simulate_population(
             population, regimen, t_h, executor=_ProgressExecutor(job), chunk_size=chunk, memory_mb=_MEMORY_MB,
             workers=1, progress=False,
         )  # fmt: skip

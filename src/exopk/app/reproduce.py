@@ -175,9 +175,11 @@ def python_code(spec: RunSpec) -> str:
             '    reference_g = params["body_weight_g"]',
             "    ratio = body_weight_g / reference_g",
             "    scaled = {",
-            "        name: params[name] * ratio ** exopk.allometric_exponent(name)",
+            "        name: params[name] * ratio ** exopk.analysis.allometric_exponent(name)",
             "        for name in exopk.parameter_names()",
-            "        if name in params.values and exopk.allometric_exponent(name) is not None and params[name] != 0",
+            "        if name in params.values",
+            "        and exopk.analysis.allometric_exponent(name) is not None",
+            "        and params[name] != 0",
             "    }",
             '    source = f"body weight {body_weight_g:g} g: flows x (BW/{reference_g:g} g)^0.75, '
             'volumes x (BW/{reference_g:g} g) (exopk population rule)"',
@@ -210,7 +212,7 @@ def python_code(spec: RunSpec) -> str:
         "def solve(regimen, times_h):",
         "    if label is None:",
         "        return exopk.simulate(params, regimen, times_h), None",
-        "    labelled = exopk.simulate_label(params, regimen, times_h, label)",
+        "    labelled = exopk.observe.simulate_label(params, regimen, times_h, label)",
         "    return labelled.ev, labelled",
         "",
         "",
@@ -252,7 +254,7 @@ def python_code(spec: RunSpec) -> str:
         lines += [
             "",
             "# Route comparison: one dose per route; exact AUCs, bioavailability, DTE % and DTP % against IV",
-            f"comparison = exopk.compare_routes(params, [{doses}], dose_particles, t_h)",
+            f"comparison = exopk.analysis.compare_routes(params, [{doses}], dose_particles, t_h)",
             "print(comparison.metrics_frame().to_string(index=False))",
         ]
     return "\n".join(lines) + "\n"

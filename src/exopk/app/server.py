@@ -133,8 +133,8 @@ def options() -> dict:
         params = exopk.load_parameters(name)
         species.append({"name": name, "body_weight_g": params["body_weight_g"], "routes": list(params.routes)})
     labels = []
-    for name in exopk.available_labels():
-        label = exopk.load_label(name)
+    for name in exopk.observe.available_labels():
+        label = exopk.observe.load_label(name)
         labels.append({"name": name, "family": label.family, "modality": label.modality})
     return {
         "species": species,

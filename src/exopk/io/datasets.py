@@ -96,7 +96,7 @@ def read_observations(path: str | Path):
     Returns
     -------
     (pandas.DataFrame, dict)
-        The observations as written (checked with the rules of :func:`exopk.fit`) and the header.
+        The observations as written (checked with the rules of :func:`exopk.analysis.fit`) and the header.
 
     Raises
     ------

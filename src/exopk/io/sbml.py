@@ -4,7 +4,7 @@ The export is built from the model's own description, never from a hand-written 
 
 - one compartment per live state (volume from :func:`exopk.model.graph.volumes`, mL) and one
   notional compartment ``sinks`` (1 mL) for the cumulative elimination states;
-- one species per state in :data:`exopk.STATES`, an amount of EVs (``hasOnlySubstanceUnits``,
+- one species per state in :data:`exopk.model.STATES`, an amount of EVs (``hasOnlySubstanceUnits``,
   unit ``particle`` = SBML ``item``);
 - every model parameter (stored and derived, :meth:`ModelParameters.table`) as a constant SBML
   parameter with its value, unit and source (notes, and an ``exopk:parameter`` annotation);
@@ -21,7 +21,7 @@ The export is built from the model's own description, never from a hand-written 
   events adding to the target state, infusions as a rate parameter per infusion and target state
   switched on and off by events and feeding a zero-order input reaction;
 - one assignment-rule parameter ``total_<organ>_particles`` per reported organ
-  (:data:`exopk.REPORTED_ORGANS`).
+  (:data:`exopk.model.REPORTED_ORGANS`).
 
 The rate constants are numbers computed by exopk from the named parameters; editing a model
 parameter inside the SBML file does not change them (the file records the parameters for

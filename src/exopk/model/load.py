@@ -87,7 +87,7 @@ def load_parameters(
         raise ParameterError(f"{species_path}: missing table [body].")
     _read_section(species_path, "body", sdata["body"], _BODY_SPECS, "", values, sources)
     _read_organs(species_path, sdata, _ORGAN_PHYSIOLOGY_SPECS, values, sources)
-    read_reference(species_path, sdata)  # validated here; read again by exopk.scale_dose
+    read_reference(species_path, sdata)  # validated here; read again by exopk.model.scale_dose
 
     edata = _read_toml(ev_path)
     _check_top_level(ev_path, edata, {"metadata", "organs", "allometry", "species"})

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, TypeGuard
 
 import numpy as np
 
@@ -295,7 +295,7 @@ ROUTE_PARAMETERS: dict[str, tuple[str, ...]] = {
 """Flat parameter names of each depot route, e.g. ``intranasal_nose_to_brain_per_h``."""
 
 
-def is_real_number(value: object) -> bool:
+def is_real_number(value: object) -> TypeGuard[float]:
     """True for Python and numpy real numbers, False for booleans and everything else."""
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 

@@ -184,6 +184,7 @@ def apply_scenario(params: ModelParameters, scenario: str | Path | Scenario) -> 
         if change.factor is not None:
             values[name] = values[name] * change.factor
         else:
+            assert change.value is not None  # a change is a factor or a value (checked when it was read)
             values[name] = change.value
             extrapolated.pop(name, None)  # replaced: no longer an extrapolation
         sources[name] = f"{sources.get(name, '')}; scenario {loaded.name} {change.describe()}: {change.source}"

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from exopk.errors import InputError, ParameterError
-from exopk.model.parameters import _check_value, _read_toml, params_dir, sourced_entry
+from exopk.model.parameters import _check_value, _read_toml, is_real_number, params_dir, sourced_entry
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -115,6 +115,8 @@ def load_imaging(species: str | Path = "mouse") -> ImagingParameters:
         out = {}
         for key, entry in section.items():
             value, source = sourced_entry(f"{path}: [{table}]", key, entry)
+            if not is_real_number(value):
+                raise ParameterError(f"{path}: [{table}]: `{key}` must be a number; got {value!r}.")
             try:
                 _check_value(key, "positive", value)
             except ParameterError as err:

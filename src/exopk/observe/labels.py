@@ -746,7 +746,7 @@ class TracerResult:
         return float(np.max(np.abs(total - self.ev.administered_particles)) / self.dose)
 
     def radiance_au(self, organ: str, view: str = "dorsal", imaging=None) -> np.ndarray:
-        """Optical radiance from ``organ`` seen from ``view``; see :func:`exopk.optical_radiance`."""
+        """Optical radiance from ``organ`` seen from ``view``; see :func:`exopk.observe.optical_radiance`."""
         from exopk.observe.labels import optical_radiance
 
         return optical_radiance(self, organ, view, imaging)
