@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import exopk
-from exopk.model import graph as _model
 from exopk.cli.main import main
 from exopk.io.sbml import ANNOTATION_NS, export_sbml, roadrunner_amounts
+from exopk.model import graph as _model
 
 SKIP_REASON = "SBML extra not installed (pip install 'exopk[sbml]'); `make test` installs it"
 libsbml = pytest.importorskip("libsbml", reason=SKIP_REASON)

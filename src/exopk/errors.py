@@ -24,3 +24,12 @@ class DosingError(ExopkError, ValueError):
 
 class SimulationError(ExopkError, RuntimeError):
     """The solver failed, or a simulation was asked for something it cannot do."""
+
+
+class SolverAccuracyWarning(UserWarning):
+    """A solution was returned, but it conserves mass less well than the solvers' self-check asks.
+
+    Raised as a warning (not an error) when every solver tried missed the self-check limit but
+    the best answer is still within the documented accuracy; the result's metadata says which
+    solvers were tried and their errors.
+    """

@@ -10,29 +10,23 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-import exopk.solve.linear as _solve
 from exopk.dosing import DEPOT_ROUTES, Dose, Events, Regimen, as_regimen
 from exopk.errors import DosingError, ParameterError, SimulationError
 from exopk.model.graph import N_LIVE, N_SINK, organ_membership, rate_matrices, reachable_live_states, volumes
 from exopk.model.parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
 from exopk.results import BatchResult, SimulationResult
+from exopk.solve.driver import MASS_BALANCE_LIMIT as MASS_BALANCE_LIMIT  # re-exported: its old home
+from exopk.solve.driver import ODE_RTOL, solve_with_fallback
 from exopk.solve.linear import (
     _DECAYED,
     batch_amounts,
     batch_auc,
     batch_modal,
     default_workers,
-    exact_single,
-    expand_reached,
     expm_single,
     ill_conditioned,
     map_threads,
-    ode_single,
-    restrict_to_reached,
 )
-
-MASS_BALANCE_LIMIT = 1e-10
-"""Relative mass-balance error above which an exact (modal) solution is redone by expm stepping."""
 
 
 def check_times(t_h: ArrayLike, name: str = "t_h") -> np.ndarray:
@@ -70,9 +64,10 @@ def simulate(
     t_h: ArrayLike,
     *,
     method: Literal["exact", "expm", "ode"] | None = None,
-    rtol: float = 1e-8,
+    rtol: float = ODE_RTOL,
     atol_particles: float | None = None,
     solver: Literal["BDF", "Radau", "LSODA"] = "BDF",
+    fallback: bool = True,
 ) -> SimulationResult:
     """Simulate one parameter set under a dosing regimen.
 
@@ -85,16 +80,25 @@ def simulate(
     t_h : array_like, shape (n_times,)
         Output times (h), strictly increasing, non-negative.
     method : {"exact", "expm", "ode"}, optional
-        ``"exact"`` (default for the linear model): closed-form modal solution, falling back
-        to matrix-exponential stepping when the eigenvectors are poorly conditioned;
+        ``"exact"`` (default for the linear model): closed-form modal solution;
         ``"expm"``: matrix-exponential stepping; ``"ode"`` (default when an organ has a finite
-        ``capacity_particles``): stiff integrator with an analytic Jacobian.
-    rtol : float, default 1e-8
+        ``capacity_particles``): stiff integrator with an analytic Jacobian. Every answer is
+        checked for mass balance (:func:`exopk.solve.solve_with_fallback`): if it is off by more
+        than 10⁻¹⁰ of the dose, or the eigenvectors are too poorly conditioned, the next method
+        of ``exact -> expm -> ode`` is tried, and the answer with the smallest error is kept.
+        ``result.method`` names the method that answered; ``metadata["solver_attempts"]`` lists
+        every try with its error, ``metadata["fallback"]`` says why the first fallback happened.
+    rtol : float, default 1e-10
         Relative tolerance of the ``"ode"`` path.
     atol_particles : float, optional
-        Absolute tolerance of the ``"ode"`` path (particles); default ``1e-12 × dose``.
+        Absolute tolerance of the ``"ode"`` path (particles); default ``1e-17 × dose``. The
+        defaults keep every organ within 10⁻⁶ of its value (or of 10⁻⁹ of the dose, if it holds
+        less) for the capacity-limited model.
     solver : {"BDF", "Radau", "LSODA"}, default "BDF"
         Integrator of the ``"ode"`` path (:func:`scipy.integrate.solve_ivp`).
+    fallback : bool, default True
+        ``False``: the chosen method's own answer, never redone by another method (still
+        checked: a warning or error as below).
 
     Returns
     -------
@@ -103,9 +107,15 @@ def simulate(
     Raises
     ------
     SimulationError
-        Invalid times or method, the exact method asked of a non-linear model, or a solver failure.
+        Invalid times or method, the exact method asked of a non-linear model, a solver failure,
+        or no answer conserving mass to 10⁻⁶ of the dose.
     DosingError
         Invalid doses.
+
+    Warns
+    -----
+    SolverAccuracyWarning
+        The answer returned conserves mass only to between 10⁻¹⁰ and 10⁻⁶ of the dose.
     """
     if not isinstance(params, ModelParameters):
         raise SimulationError(
@@ -138,30 +148,22 @@ def simulate(
         "scenarios": params.scenarios,
         "extrapolated": dict(params.extrapolated),  # name -> allometric rule, for values not measured in the species
     }
-    used = method
-    if method != "ode":
-        # Solve only the states the doses can reach (the others stay exactly 0).
-        keep, K, E, events = restrict_to_reached(K, E, events)
-    if method == "exact":
-        amounts, cond = exact_single(K, E, events, t)
-        metadata["eigenvector_condition_number"] = cond
-        if amounts is None:
-            metadata["fallback"] = f"eigenvector condition number {cond:.3g} > {_solve.EIGENVECTOR_COND_LIMIT:g}"
-            amounts, used = expm_single(K, E, events, t), "expm"
-        else:
-            # The modal solution checks itself: eigenvalues of slow modes in a stiff matrix are only
-            # accurate to ~eps·|K|/|λ|, which shows up first as a mass-balance error.
-            error = np.max(np.abs(amounts.sum(axis=1) - administered)) / reg.total_particles
-            if error > MASS_BALANCE_LIMIT:
-                metadata["fallback"] = f"mass-balance error {error:.3g} of the dose > {MASS_BALANCE_LIMIT:g}"
-                amounts, used = expm_single(K, E, events, t), "expm"
-    elif method == "expm":
-        amounts = expm_single(K, E, events, t)
-    else:
-        atol = 1e-12 * reg.total_particles if atol_particles is None else float(atol_particles)
-        amounts = ode_single(params, K, E, events, t, rtol=rtol, atol=atol, solver=solver)
-    if method != "ode":
-        amounts = expand_reached(amounts, keep, N_LIVE)
+    solution = solve_with_fallback(
+        K,
+        E,
+        events,
+        t,
+        administered,
+        dose_particles=reg.total_particles,
+        method=method,
+        fallback=fallback,
+        params=params,
+        rtol=rtol,
+        atol_particles=atol_particles,
+        solver=solver,
+    )
+    metadata.update(solution.metadata)
+    amounts, used = solution.amounts, solution.method
     vol = volumes(params.values)
     return SimulationResult(
         t_h=t,
