@@ -618,3 +618,24 @@ def test_tight_tolerances_after_a_late_dose_do_not_stop_the_integrator(params):
 
     assert ode.method == "ode"
     assert_close_to_reference(ode.amounts_particles, exact.amounts_particles, rtol=1e-6, atol=1e-15 * 1e10)
+
+
+# Regression test for #12 (found by the per-solver property tests): the exact solution put an
+# infusion's time functions into its basis transposed whenever there were as many output times as
+# real modes (the orientation was guessed from the shape), off by up to 63 % of the dose. With the
+# fallback on, expm stepping redid it silently.
+def test_exact_infusion_with_as_many_output_times_as_real_modes(params):
+    model = _all_ev_constants_one(params)
+    regimen = exopk.Regimen([exopk.IVInfusion(dose_particles=1e6, duration_h=1.0, t_h=0.25)])
+    K, E = rate_matrices(model.values)
+    _, K_reached, _, _ = exopk.solve.linear.restrict_to_reached(K[0], E[0], regimen.events())
+    n_real = int(np.sum(np.linalg.eigvals(K_reached).imag == 0.0))
+    t_h = np.concatenate([[0.125], 0.25 + np.geomspace(1e-3, 48.0, n_real - 1)])  # one time before the start
+
+    exact = exopk.simulate(model, regimen, t_h, method="exact", fallback=False)
+    expm = exopk.simulate(model, regimen, t_h, method="expm", fallback=False)
+
+    assert t_h.size == n_real
+    assert exact.method == "exact"
+    assert exact.mass_balance_error() <= 1e-10
+    assert_close_to_reference(exact.amounts_particles, expm.amounts_particles, rtol=1e-9, atol=1e-11 * 1e6)

@@ -222,10 +222,12 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
     row = 0
 
     def put(functions, w) -> None:
-        """Append time functions (n_times, k) or (k, n_times) and their weights (k, n_states)."""
+        """Append time functions (k, n_times) and their weights (k, n_states)."""
         nonlocal row
         k = w.shape[0]
-        basis[row : row + k] = functions if functions.shape == (k, t_h.size) else functions.T
+        # One orientation only: guessing it from the shape mixed up times and modes whenever
+        # there were as many output times as modes (issue 12 property tests).
+        basis[row : row + k] = functions
         weights[row : row + k] = w
         row += k
 
@@ -264,13 +266,13 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
                 (lam_c, V_c, Vinv_c, EV_c, False),
             ):
                 if lam_g.size:
-                    state, integral = _time_fn(lam_g, tau, "exp"), _time_fn(lam_g, tau, "f1")
+                    state, integral = _time_fn(lam_g, tau, "exp").T, _time_fn(lam_g, tau, "f1").T
                     put_group(b, state, integral, V_g, Vinv_g, EV_g, is_real)
     for t_s, t_e, r in zip(events.infusion_start_h, events.infusion_end_h, events.infusion_rates, strict=True):
         for lam_g, V_g, Vinv_g, EV_g, is_real in ((lam_r, V_r, Vinv_r, EV_r, True), (lam_c, V_c, Vinv_c, EV_c, False)):
             if lam_g.size:
-                state = _time_fn(lam_g, t_h - t_s, "f1") - _time_fn(lam_g, t_h - t_e, "f1")
-                integral = _time_fn(lam_g, t_h - t_s, "f2") - _time_fn(lam_g, t_h - t_e, "f2")
+                state = (_time_fn(lam_g, t_h - t_s, "f1") - _time_fn(lam_g, t_h - t_e, "f1")).T
+                integral = (_time_fn(lam_g, t_h - t_s, "f2") - _time_fn(lam_g, t_h - t_e, "f2")).T
                 put_group(r, state, integral, V_g, Vinv_g, EV_g, is_real)
     amounts = basis.T @ weights
     # Before and at the first dose time nothing has moved yet: those rows are exact (the modal
