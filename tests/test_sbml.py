@@ -1,4 +1,4 @@
-"""SBML export: valid SBML, built from the model's own description, and the same answers in libroadrunner."""
+"""SBML export: valid SBML, built from the model's own description, and the same answers in libroadrunner and COPASI."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 import exopk
 from exopk.cli import main
-from exopk.io.sbml import ANNOTATION_NS, export_sbml, roadrunner_amounts
+from exopk.io.sbml import ANNOTATION_NS, DEPOT_COMPARTMENT_ML, copasi_amounts, export_sbml, roadrunner_amounts
 from exopk.model import graph as _model
 
 SKIP_REASON = "SBML extra not installed (pip install 'exopk[sbml]'); `make test` installs it"
@@ -94,7 +94,8 @@ def test_species_compartments_and_units_follow_the_model(params):
     for state, volume_ml in zip(_model.LIVE_STATES, state_ml, strict=True):
         species = model.getSpecies(state)
         assert species.getHasOnlySubstanceUnits()
-        assert model.getCompartment(species.getCompartment()).getSize() == pytest.approx(volume_ml, rel=1e-14)
+        expected_ml = volume_ml if volume_ml > 0 else DEPOT_COMPARTMENT_ML  # depots: no volume in the model
+        assert model.getCompartment(species.getCompartment()).getSize() == pytest.approx(expected_ml, rel=1e-14)
     for state in _model.SINK_STATES:
         assert model.getSpecies(state).getCompartment() == "sinks"
     assert model.getSpecies("blood_venous").getInitialAmount() == DOSE
@@ -341,3 +342,63 @@ def test_repeated_regimen_is_solved_by_stepping_and_exported_as_events(params):
     doc = _document(export_sbml(params, REGIMENS["repeated"]))
     # 9 later boluses, 4 infusion starts after 0 h and 4 stops
     assert doc.getModel().getNumEvents() == 9 + 4 + 4
+
+
+# Regression test for #12 item 9: the four depot compartments had size 0, and COPASI stopped at its
+# first step ("Invalid state at time 1").
+def test_depot_compartments_have_a_stated_non_zero_size(params):
+    model = _document(export_sbml(params, ROUTE_REGIMENS["intraperitoneal_and_intratracheal"])).getModel()
+
+    sizes = {
+        model.getCompartment(i).getId(): model.getCompartment(i).getSize() for i in range(model.getNumCompartments())
+    }
+
+    assert min(sizes.values()) > 0.0
+    for depot in ("lung_airspace", "nasal_cavity", "peritoneal_cavity", "subcutaneous_site"):
+        assert sizes[f"V_{depot}"] == DEPOT_COMPARTMENT_ML
+        assert "changes no result" in model.getCompartment(f"V_{depot}").getNotesString()
+    assert sizes["V_liver_vascular"] != DEPOT_COMPARTMENT_ML  # organs keep their physiological volumes
+
+
+COPASI_REGIMENS = {
+    "iv_bolus": REGIMENS["iv_bolus"],
+    "intraperitoneal_then_iv_infusion": exopk.Regimen(
+        [exopk.Intraperitoneal(dose_particles=DOSE), exopk.IVInfusion(dose_particles=DOSE, duration_h=2.0, t_h=6.0)]
+    ),
+}
+COPASI_T_H = np.array([0.0, 0.01, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 6.0, 7.0, 8.0, 12.0, 24.0])
+
+
+# Regression test for #12 item 9 (COPASI beside libroadrunner).
+@pytest.mark.parametrize("name", sorted(COPASI_REGIMENS))
+def test_copasi_reproduces_exopk(params, name):
+    """COPASI's LSODA at rtol 1e-12 against the exact solution: measured 2-7e-10; bound 1e-8."""
+    pytest.importorskip("basico", reason=SKIP_REASON)
+    regimen = COPASI_REGIMENS[name]
+    exact = exopk.simulate(params, regimen, COPASI_T_H).amounts_particles
+
+    other = copasi_amounts(export_sbml(params, regimen), COPASI_T_H)
+
+    assert other.shape == exact.shape
+    assert _relative_error(exact, other, regimen.total_particles) < 1e-8
+
+
+def test_copasi_reproduces_capacity_limited_uptake(params):
+    """Non-linear model: exopk's default ODE settings are accurate to 1e-6 (README), COPASI to ~1e-10."""
+    pytest.importorskip("basico", reason=SKIP_REASON)
+    capped = params.replace(liver_capacity_particles=1e9, spleen_capacity_particles=2e8)
+    regimen = exopk.Regimen([exopk.IVBolus(dose_particles=DOSE)])
+    result = exopk.simulate(capped, regimen, COPASI_T_H).amounts_particles
+
+    other = copasi_amounts(export_sbml(capped, regimen), COPASI_T_H)
+
+    assert _relative_error(result, other, regimen.total_particles) < 1e-6
+    linear = exopk.simulate(params, regimen, COPASI_T_H).amounts_particles
+    assert _relative_error(result, linear, regimen.total_particles) > 0.1  # the capacity matters here
+
+
+def test_missing_basico_names_the_extra(params, monkeypatch):
+    monkeypatch.setitem(sys.modules, "basico", None)
+
+    with pytest.raises(exopk.ExopkError, match=r"COPASI \(basico\) is not installed.*exopk\[sbml\]"):
+        copasi_amounts(export_sbml(params, REGIMENS["iv_bolus"]), COPASI_T_H)

@@ -75,6 +75,7 @@ def test_new_public_functions_document_their_parameters():
     import inspect
 
     for name in ("scale_dose", "apply_scenario", "load_scenario", "species_reference", "load_parameters"):
-        doc = inspect.getdoc(getattr(exopk, name))
-        for parameter in inspect.signature(getattr(exopk, name)).parameters:
+        function = next(getattr(m, name) for m in (exopk, exopk.model, exopk.observe, exopk.plots) if name in m.__all__)
+        doc = inspect.getdoc(function)
+        for parameter in inspect.signature(function).parameters:
             assert parameter in doc, f"exopk.{name}: parameter `{parameter}` is not documented"

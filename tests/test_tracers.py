@@ -415,8 +415,9 @@ def test_public_tracer_functions_document_their_parameters():
         "plot_whole_body",
         "plot_apparent_vs_true",
     ):
-        doc = inspect.getdoc(getattr(exopk, name))
-        for parameter in inspect.signature(getattr(exopk, name)).parameters:
+        function = next(getattr(m, name) for m in (exopk, exopk.model, exopk.observe, exopk.plots) if name in m.__all__)
+        doc = inspect.getdoc(function)
+        for parameter in inspect.signature(function).parameters:
             assert parameter in doc, f"exopk.{name}: parameter `{parameter}` is not documented"
 
 

@@ -104,3 +104,12 @@ class DependencyError(ExopkError, ImportError):
 
 class OutputError(ExopkError, OSError):
     """An output file cannot be written (the message names the file and the reason)."""
+
+
+class SolverAccuracyWarning(UserWarning):
+    """A solution was returned, but it conserves mass less well than the solvers' self-check asks.
+
+    Raised as a warning (not an error) when every solver tried missed the self-check limit but
+    the best answer is still within the documented accuracy; the result's metadata says which
+    solvers were tried and their errors.
+    """

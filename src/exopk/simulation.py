@@ -10,7 +10,6 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-import exopk.solve.linear as _solve
 from exopk.dosing import DEPOT_ROUTES, Dose, Events, Regimen, as_regimen
 from exopk.errors import DosingError, InputError, ParameterError, SimulationError
 from exopk.model.graph import (
@@ -24,25 +23,18 @@ from exopk.model.graph import (
 )
 from exopk.model.parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
 from exopk.results import BatchResult, SimulationResult
-from exopk.solve.events import linear_events, needs_stepping, ode_periodic, run_segments
+from exopk.solve.driver import MASS_BALANCE_LIMIT as MASS_BALANCE_LIMIT  # re-exported: its old home
+from exopk.solve.driver import ODE_RTOL, solve_with_fallback
 from exopk.solve.linear import (
     _DECAYED,
     batch_amounts,
     batch_auc,
     batch_modal,
     default_workers,
-    exact_single,
-    expand_reached,
     expm_single,
     ill_conditioned,
     map_threads,
-    ode_single,
-    restrict_to_reached,
 )
-
-MASS_BALANCE_LIMIT = 1e-10
-"""Relative mass-balance error above which an exact (modal) solution is redone by expm stepping."""
-
 
 MAX_TIME_H = 1e6
 """Latest output time accepted (h): 114 years, beyond any EV study; times near 1e300 h overflow the
@@ -121,17 +113,18 @@ def check_routes(params: ModelParameters, regimen: Regimen) -> None:
         )
 
 
-@np.errstate(over="ignore", invalid="ignore")  # an overflow is reported by _require_finite, in one line
+@np.errstate(over="ignore", invalid="ignore")  # an overflow is reported by the solver driver, in one line
 def simulate(
     params: ModelParameters,
     regimen: Regimen | Dose | Sequence[Dose],
     t_h: ArrayLike,
     *,
     method: Literal["exact", "expm", "ode"] | None = None,
-    rtol: float = 1e-8,
+    rtol: float = ODE_RTOL,
     atol_particles: float | None = None,
     solver: Literal["BDF", "Radau", "LSODA"] = "BDF",
     doses_after_end: Literal["error", "drop"] = "error",
+    fallback: bool = True,
 ) -> SimulationResult:
     """Simulate one parameter set under a dosing regimen.
 
@@ -144,14 +137,20 @@ def simulate(
     t_h : array_like, shape (n_times,)
         Output times (h), strictly increasing, non-negative.
     method : {"exact", "expm", "ode"}, optional
-        ``"exact"`` (default for the linear model): closed-form modal solution, falling back
-        to matrix-exponential stepping when the eigenvectors are poorly conditioned;
+        ``"exact"`` (default for the linear model): closed-form modal solution;
         ``"expm"``: matrix-exponential stepping; ``"ode"`` (default when an organ has a finite
-        ``capacity_particles``): stiff integrator with an analytic Jacobian.
-    rtol : float, default 1e-8
+        ``capacity_particles``): stiff integrator with an analytic Jacobian. Every answer is
+        checked for mass balance (:func:`exopk.solve.solve_with_fallback`): if it is off by more
+        than 10⁻¹⁰ of the dose, or the eigenvectors are too poorly conditioned, the next method
+        of ``exact -> expm -> ode`` is tried, and the answer with the smallest error is kept.
+        ``result.method`` names the method that answered; ``metadata["solver_attempts"]`` lists
+        every try with its error, ``metadata["fallback"]`` says why the first fallback happened.
+    rtol : float, default 1e-10
         Relative tolerance of the ``"ode"`` path.
     atol_particles : float, optional
-        Absolute tolerance of the ``"ode"`` path (particles); default ``1e-12 × dose``.
+        Absolute tolerance of the ``"ode"`` path (particles); default ``1e-17 × dose``. The
+        defaults keep every organ within 10⁻⁶ of its value (or of 10⁻⁹ of the dose, if it holds
+        less) for the capacity-limited model.
     solver : {"BDF", "Radau", "LSODA"}, default "BDF"
         Integrator of the ``"ode"`` path (:func:`scipy.integrate.solve_ivp`).
     doses_after_end : {"error", "drop"}, default "error"
@@ -159,6 +158,9 @@ def simulate(
         ``"error"`` refuses them (they are usually a mistake: a too short ``t_h``);
         ``"drop"`` leaves them out, as NONMEM and mrgsolve do, and records their number in
         ``metadata["doses_after_end"]``. Either way they are not in the %ID reference.
+    fallback : bool, default True
+        ``False``: the chosen method's own answer, never redone by another method (still
+        checked: a warning or error as below).
 
     Returns
     -------
@@ -179,6 +181,11 @@ def simulate(
         Invalid doses, or a total dose of 0 particles.
     SimulationError
         The solver failed.
+
+    Warns
+    -----
+    SolverAccuracyWarning
+        The answer returned conserves mass only to between 10⁻¹⁰ and 10⁻⁶ of the dose.
     """
     if not isinstance(params, ModelParameters):
         raise InputError(f"`params` must be ModelParameters (see exopk.load_parameters); got {type(params).__name__}.")
@@ -211,56 +218,23 @@ def simulate(
         "scenarios": params.scenarios,
         "extrapolated": dict(params.extrapolated),  # name -> allometric rule, for values not measured in the species
     }
-    used = method
-    if method != "ode":
-        # Solve only the states the doses can reach (the others stay exactly 0).
-        keep, K, E, events = restrict_to_reached(K, E, events)
-    stepping = needs_stepping(events)
-    amounts: np.ndarray | None
-    if stepping and method != "ode":
-        amounts, preload, info = linear_events(K, E, events, t, method=method)
-        administered = administered + preload
-        used = info.pop("method")
-        metadata.update(info)
-        error = np.max(np.abs(amounts.sum(axis=1) - administered)) / reference
-        if used == "exact" and error > MASS_BALANCE_LIMIT:
-            metadata["fallback"] = f"mass-balance error {error:.3g} of the dose > {MASS_BALANCE_LIMIT:g}"
-            amounts, preload, info = linear_events(K, E, events, t, method="expm")
-            used = info.pop("method")
-            metadata.update(info)
-    elif stepping:
-        atol = 1e-12 * reference if atol_particles is None else float(atol_particles)
-
-        def piece(ev, tt, initial):
-            return ode_single(params, K, E, ev, tt, rtol=rtol, atol=atol, solver=solver, initial=initial)
-
-        amounts, preload, info = run_segments(
-            events, t, K.shape[0] + E.shape[0], piece, lambda steady: ode_periodic(piece, steady, E.shape[0])
-        )
-        administered = administered + preload
-        metadata.update(info)
-    elif method == "exact":
-        amounts, cond = exact_single(K, E, events, t)
-        metadata["eigenvector_condition_number"] = cond
-        if amounts is None:
-            metadata["fallback"] = f"eigenvector condition number {cond:.3g} > {_solve.EIGENVECTOR_COND_LIMIT:g}"
-            amounts, used = expm_single(K, E, events, t), "expm"
-        else:
-            # The modal solution checks itself: eigenvalues of slow modes in a stiff matrix are only
-            # accurate to ~eps·|K|/|λ|, which shows up first as a mass-balance error.
-            error = np.max(np.abs(amounts.sum(axis=1) - administered)) / reference
-            if not error <= MASS_BALANCE_LIMIT:  # NaN (an overflow) falls back too
-                metadata["fallback"] = f"mass-balance error {error:.3g} of the dose > {MASS_BALANCE_LIMIT:g}"
-                amounts, used = expm_single(K, E, events, t), "expm"
-    elif method == "expm":
-        amounts = expm_single(K, E, events, t)
-    else:
-        atol = 1e-12 * reference if atol_particles is None else float(atol_particles)
-        amounts = ode_single(params, K, E, events, t, rtol=rtol, atol=atol, solver=solver)
-    assert amounts is not None  # every branch above produced a solution or raised
-    if method != "ode":
-        amounts = expand_reached(amounts, keep, N_LIVE)
-    _require_finite(amounts, used, K)
+    solution = solve_with_fallback(
+        K,
+        E,
+        events,
+        t,
+        administered,
+        dose_particles=reference,
+        method=method,
+        fallback=fallback,
+        params=params,
+        rtol=rtol,
+        atol_particles=atol_particles,
+        solver=solver,
+    )
+    metadata.update(solution.metadata)
+    amounts, used = solution.amounts, solution.method
+    administered = solution.administered
     vol = volumes(params.values)
     return SimulationResult(
         t_h=t,
@@ -274,15 +248,6 @@ def simulate(
         organ_volumes_ml=vol.organ_ml,
         metadata=metadata,
     )
-
-
-def _require_finite(amounts: np.ndarray, method: str, K: np.ndarray) -> None:
-    """Never return NaN or infinite amounts: they come from an overflow, which is a failure, not an answer."""
-    if not np.all(np.isfinite(amounts)):
-        raise SimulationError(
-            f"the {method} solution is not finite (an overflow): the fastest rate is {np.max(np.abs(K)):.3g} /h; "
-            "expected rates a solver can resolve: check for a rate constant many orders of magnitude too large."
-        )
 
 
 def _batch_values(params: ModelParameters, variations: Mapping[str, ArrayLike]) -> tuple[dict[str, np.ndarray], int]:

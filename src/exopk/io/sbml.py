@@ -3,7 +3,12 @@
 The export is built from the model's own description, never from a hand-written list of states:
 
 - one compartment per live state (volume from :func:`exopk.model.graph.volumes`, mL) and one
-  notional compartment ``sinks`` (1 mL) for the cumulative elimination states;
+  notional compartment ``sinks`` (1 mL) for the cumulative elimination states. The four
+  administration depots (``lung_airspace``, ``nasal_cavity``, ``peritoneal_cavity``,
+  ``subcutaneous_site``) have no volume in the model (no flow or concentration depends on one):
+  their compartments are a stated, notional :data:`DEPOT_COMPARTMENT_ML` (1 mL), which changes no
+  result, since every species is an amount and every rate law is in amounts. A size of 0, as
+  before, made COPASI stop at its first step (concentration = amount / 0);
 - one species per state in :data:`exopk.model.STATES`, an amount of EVs (``hasOnlySubstanceUnits``,
   unit ``particle`` = SBML ``item``);
 - every model parameter (stored and derived, :meth:`ModelParameters.table`) as a constant SBML
@@ -70,6 +75,17 @@ _UNIT_IDS = {
     "h": "hour",
     "particles/h": "particles_per_hour",
 }
+
+
+DEPOT_COMPARTMENT_ML = 1.0
+"""Size (mL) of the depot compartments: notional, stated (no source needed: no result depends on it)."""
+
+_DEPOT_NOTE = (
+    "Notional 1 mL: the depot {state} has no volume in the exopk model (no flow or concentration "
+    "depends on one). Species are amounts (hasOnlySubstanceUnits) and rate laws are in amounts, "
+    "so this size changes no result; it is not 0 so that simulators computing concentrations "
+    "(COPASI) can run."
+)
 
 
 def _libsbml():
@@ -222,11 +238,14 @@ def sbml_document(params: ModelParameters, regimen: Regimen | Dose | Sequence[Do
     for state, volume_ml in zip(LIVE_STATES, state_ml, strict=True):
         c = model.createCompartment()
         cid = f"V_{state}"
+        depot = volume_ml == 0.0
         _check(c.setId(cid), f"compartment {cid}")
         _check(c.setSpatialDimensions(3), f"compartment {cid}")
-        _check(c.setSize(float(volume_ml)), f"volume of {cid}")
+        _check(c.setSize(DEPOT_COMPARTMENT_ML if depot else float(volume_ml)), f"volume of {cid}")
         _check(c.setUnits("mL"), f"compartment {cid}")
         _check(c.setConstant(True), f"compartment {cid}")
+        if depot:
+            _check(c.setNotes(_notes(_DEPOT_NOTE.format(state=state))), f"notes of {cid}")
         compartment_of[state] = cid
     sink = model.createCompartment()
     _check(sink.setId(SINK_COMPARTMENT), "sink compartment")
@@ -462,3 +481,67 @@ def roadrunner_amounts(
     rr.timeCourseSelections = ["time", *STATES]
     out = np.asarray(rr.simulate(times=np.asarray(t_h, dtype=float)))
     return out[:, 1:]
+
+
+def copasi_amounts(
+    sbml: str,
+    t_h: np.ndarray,
+    *,
+    rtol: float = 1e-12,
+    atol: float = 1e-12,
+    method: str = "deterministic",
+) -> np.ndarray:
+    """Simulate an exported model with COPASI (through ``basico``); amounts of every state in :data:`STATES` order.
+
+    Used by the cross-check tests; needs ``exopk[sbml]`` (``copasi-basico``).
+
+    Parameters
+    ----------
+    sbml : str
+        An SBML document from :func:`export_sbml`.
+    t_h : ndarray, shape (n_times,)
+        Output times (h), starting at 0.
+    rtol, atol : float, default 1e-12
+        Relative and absolute tolerances of COPASI's integrator. COPASI scales its absolute
+        tolerance by each species' initial value (or the model's quantity unit), so ``atol`` is
+        dimensionless.
+    method : {"deterministic", "radau5"}, default "deterministic"
+        COPASI's LSODA (``"deterministic"``) or RADAU5.
+
+    Returns
+    -------
+    ndarray, shape (n_times, n_states)
+        Amounts (particles).
+
+    Raises
+    ------
+    ExopkError
+        ``basico`` is not installed, or COPASI fails to load or to run the model.
+    """
+    try:
+        import basico
+    except ImportError:
+        raise ExopkError("COPASI (basico) is not installed; install it with pip install 'exopk[sbml]'.") from None
+    t = np.asarray(t_h, dtype=float)
+    model = basico.load_model_from_string(sbml)
+    if model is None:
+        raise ExopkError("COPASI could not load the SBML document.")
+    try:
+        frame = basico.run_time_course(
+            model=model,
+            values=list(t),
+            start_time=0.0,
+            duration=float(t[-1]),
+            use_numbers=True,
+            method=method,
+            r_tol=rtol,
+            a_tol=atol,
+            max_steps=10_000_000,
+        )
+    finally:
+        basico.remove_datamodel(model)
+    frame = frame.reindex(t, method="nearest")  # COPASI's time column, to float round-off
+    amounts = frame[list(STATES)].to_numpy(dtype=float)
+    if amounts.shape[0] != t.size or not np.all(np.isfinite(amounts)):
+        raise ExopkError(f"COPASI did not simulate the model to t = {t[-1]:g} h (non-finite or missing output).")
+    return amounts

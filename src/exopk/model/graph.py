@@ -431,10 +431,11 @@ class CapacityTerms:
     def jacobian(self, live: np.ndarray) -> np.ndarray:
         """Jacobian of :meth:`correction` with respect to the live states."""
         jac = np.zeros((live.size, live.size))
-        a_m = np.maximum(live[self.cells], 0.0)
-        sat = np.minimum(1.0, a_m / self.capacity_particles)
-        below = a_m < self.capacity_particles
-        d_sat = np.where(below, 1.0 / self.capacity_particles, 0.0)
+        a_m = live[self.cells]
+        sat = np.minimum(1.0, np.maximum(a_m, 0.0) / self.capacity_particles)
+        # sat is flat below 0 (clipped) and above the capacity: slope 1/cap only in between.
+        inside = (a_m > 0.0) & (a_m < self.capacity_particles)
+        d_sat = np.where(inside, 1.0 / self.capacity_particles, 0.0)
         for k in range(self.vascular.size):
             v, m = self.vascular[k], self.cells[k]
             k_uv = self.uptake_per_h[k]

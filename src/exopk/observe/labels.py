@@ -22,7 +22,7 @@ system, driven by the EV model through its degradation and excretion fluxes:
   its own rate, and decays physically.
 
 The whole label system is linear, :math:`\\dot y = M y` with sinks :math:`\\dot s = G y`, and is
-solved with the same exact modal solver as the EV model (matrix-exponential fallback). Label is
+solved by the same driver as the EV model (:mod:`exopk.solve.driver`: exact, checked, falling back). Label is
 conserved: injected label = bound + free + excreted + decayed + inactivated, at all times.
 
 An *ideal* label (:func:`ideal_label`) never comes off, never decays, and its free label is
@@ -46,6 +46,7 @@ from exopk.errors import InputError, ParameterError, SimulationError
 from exopk.model.graph import LIVE_STATES, N_LIVE, REPORTED_ORGANS, SINK_STATES, TISSUES, organ_membership, volumes
 from exopk.model.parameters import ORGANS, _check_value, _read_toml, params_dir, sourced_entry
 from exopk.observe.imaging import ImagingParameters, load_imaging, transmission
+from exopk.solve.driver import solve_with_fallback
 
 THYROID = "thyroid"
 """Extra free-label pool for iodide (not an EV compartment)."""
@@ -505,37 +506,16 @@ def label_events(events: Events, system: LabelSystem, free_at_injection_fraction
 
 
 def _solve_label(system: LabelSystem, events: Events, t_h: np.ndarray, administered: np.ndarray, method: str):
-    """Exact modal solution with its self-checks, or expm stepping; as :func:`simulate` does for EVs."""
-    import exopk.solve.linear as _solve
-    from exopk.simulation import MASS_BALANCE_LIMIT
+    """The label system through the same solve / self-check / fall-back driver as the EVs.
 
-    metadata: dict[str, Any] = {}
+    Returns amounts on all label states and sinks, the method that answered, and metadata
+    (keys prefixed ``label_``).
+    """
     dose = float(max(np.max(administered, initial=0.0), 1e-300))
-    # Only the states the doses can reach (as simulate does for the EVs; the others stay 0).
-    n_all = system.M.shape[0]
-    keep, M, G, events = _solve.restrict_to_reached(system.M, system.G, events)
-
-    def done(amounts, used):
-        return _solve.expand_reached(amounts, keep, n_all), used, metadata
-
-    from exopk.solve.events import linear_events, needs_stepping
-
-    if needs_stepping(events):  # many doses, resets, steady states: event stepping (memory independent of doses)
-        amounts, _, info = linear_events(M, G, events, t_h, method=method)
-        metadata["label_n_propagators"] = info["n_propagators"]
-        return done(amounts, info["method"])
-    if method == "expm":
-        return done(_solve.expm_single(M, G, events, t_h), "expm")
-    amounts, cond = _solve.exact_single(M, G, events, t_h)
-    metadata["label_eigenvector_condition_number"] = cond
-    if amounts is None:
-        metadata["label_fallback"] = f"eigenvector condition number {cond:.3g} > {_solve.EIGENVECTOR_COND_LIMIT:g}"
-        return done(_solve.expm_single(M, G, events, t_h), "expm")
-    error = np.max(np.abs(amounts.sum(axis=1) - administered)) / dose
-    if error > MASS_BALANCE_LIMIT:
-        metadata["label_fallback"] = f"label-balance error {error:.3g} of the dose > {MASS_BALANCE_LIMIT:g}"
-        return done(_solve.expm_single(M, G, events, t_h), "expm")
-    return done(amounts, "exact")
+    solution = solve_with_fallback(
+        system.M, system.G, events, t_h, administered, dose_particles=dose, method=method, prefix="label_", what="label"
+    )
+    return solution.amounts, solution.method, solution.metadata
 
 
 def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: str | None = None) -> TracerResult:

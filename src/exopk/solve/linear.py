@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
@@ -40,7 +41,7 @@ from scipy.integrate import solve_ivp
 
 from exopk.dosing import Events
 from exopk.errors import SimulationError
-from exopk.model.graph import capacity_terms, rate_matrices, reachable_live_states, reached_along
+from exopk.model.graph import CapacityTerms, capacity_terms, rate_matrices, reachable_live_states, reached_along
 from exopk.model.parameters import ModelParameters
 
 EIGENVECTOR_COND_LIMIT = 1e8
@@ -221,10 +222,12 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
     row = 0
 
     def put(functions, w) -> None:
-        """Append time functions (n_times, k) or (k, n_times) and their weights (k, n_states)."""
+        """Append time functions (k, n_times) and their weights (k, n_states)."""
         nonlocal row
         k = w.shape[0]
-        basis[row : row + k] = functions if functions.shape == (k, t_h.size) else functions.T
+        # One orientation only: guessing it from the shape mixed up times and modes whenever
+        # there were as many output times as modes (issue 12 property tests).
+        basis[row : row + k] = functions
         weights[row : row + k] = w
         row += k
 
@@ -263,13 +266,13 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
                 (lam_c, V_c, Vinv_c, EV_c, False),
             ):
                 if lam_g.size:
-                    state, integral = _time_fn(lam_g, tau, "exp"), _time_fn(lam_g, tau, "f1")
+                    state, integral = _time_fn(lam_g, tau, "exp").T, _time_fn(lam_g, tau, "f1").T
                     put_group(b, state, integral, V_g, Vinv_g, EV_g, is_real)
     for t_s, t_e, r in zip(events.infusion_start_h, events.infusion_end_h, events.infusion_rates, strict=True):
         for lam_g, V_g, Vinv_g, EV_g, is_real in ((lam_r, V_r, Vinv_r, EV_r, True), (lam_c, V_c, Vinv_c, EV_c, False)):
             if lam_g.size:
-                state = _time_fn(lam_g, t_h - t_s, "f1") - _time_fn(lam_g, t_h - t_e, "f1")
-                integral = _time_fn(lam_g, t_h - t_s, "f2") - _time_fn(lam_g, t_h - t_e, "f2")
+                state = (_time_fn(lam_g, t_h - t_s, "f1") - _time_fn(lam_g, t_h - t_e, "f1")).T
+                integral = (_time_fn(lam_g, t_h - t_s, "f2") - _time_fn(lam_g, t_h - t_e, "f2")).T
                 put_group(r, state, integral, V_g, Vinv_g, EV_g, is_real)
     amounts = basis.T @ weights
     # Before and at the first dose time nothing has moved yet: those rows are exact (the modal
@@ -353,50 +356,83 @@ def expm_single(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class OdeSystem:
+    r"""Right-hand side and analytic Jacobian of the model as one first-order system.
+
+    :math:`\dot y = A y + u + c(y)` with :math:`A = [[K, 0], [E, 0]]` on (live states, sinks),
+    the infusion input *u* on the live states, and the capacity correction *c* (zero in the
+    linear model; see :class:`exopk.model.graph.CapacityTerms`).
+    """
+
+    A: np.ndarray
+    n_live: int
+    capacity: CapacityTerms | None
+
+    def rhs(self, y: np.ndarray, rate: np.ndarray | float = 0.0) -> np.ndarray:
+        """Time derivative (particles/h) at state ``y`` under infusion input ``rate`` (particles/h)."""
+        dy = self.A @ y
+        dy[: self.n_live] += rate
+        if self.capacity is not None:
+            dy[: self.n_live] += self.capacity.correction(y[: self.n_live])
+        return dy
+
+    def jacobian(self, y: np.ndarray) -> np.ndarray:
+        r""":math:`\partial \dot y / \partial y` (1/h), shape (n, n)."""
+        if self.capacity is None:
+            return self.A
+        J = self.A.copy()
+        J[: self.n_live, : self.n_live] += self.capacity.jacobian(y[: self.n_live])
+        return J
+
+
+def ode_system(params: ModelParameters | None, K: np.ndarray, E: np.ndarray) -> OdeSystem:
+    """The :class:`OdeSystem` of ``K``, ``E`` and, if ``params`` has finite capacities, their capacity terms.
+
+    ``params=None`` (or a linear ``params``) gives the linear system; with capacities, ``K`` and
+    ``E`` must span all states (the capacity terms index the full state vector).
+    """
+    n_live, n_sink = K.shape[0], E.shape[0]
+    A = np.zeros((n_live + n_sink, n_live + n_sink))
+    A[:n_live, :n_live] = K
+    A[n_live:, :n_live] = E
+    cap = capacity_terms(params) if params is not None else None
+    return OdeSystem(A=A, n_live=n_live, capacity=cap if cap is not None and cap.vascular.size else None)
+
+
 def ode_single(
-    params: ModelParameters,
+    params: ModelParameters | None,
     K: np.ndarray,
     E: np.ndarray,
     events: Events,
     t_h: np.ndarray,
     *,
     rtol: float,
-    atol: float,
+    atol: float | np.ndarray,
     solver: str,
     initial: tuple[float, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Live and sink amounts by a stiff integrator with an analytic Jacobian.
 
-    Handles the capacity-limited (non-linear) uptake. Doses are applied exactly at their
-    times by restarting the integrator; infusions enter as constant inputs per interval.
+    Handles the capacity-limited (non-linear) uptake of ``params``; ``params=None`` integrates
+    the linear system ``K``, ``E`` (e.g. a label system, or the last fallback of the linear
+    model). Doses are applied exactly at their times by restarting the integrator; infusions
+    enter as constant inputs per interval. ``atol`` (particles) may be one value or one per state.
     ``initial = (t0_h, state)`` starts from ``state`` (live and sinks) at ``t0_h`` instead of
     from zero (used for resets and steady states, :mod:`exopk.solve.events`).
     """
-    cap = capacity_terms(params)
-    n_live, n_sink = K.shape[0], E.shape[0]
-    n = n_live + n_sink
-    A = np.zeros((n, n))
-    A[:n_live, :n_live] = K
-    A[n_live:, :n_live] = E
-    nonlinear = cap.vascular.size > 0
+    system = ode_system(params, K, E)
+    n_live = system.n_live
+    n = system.A.shape[0]
 
     def make_rhs(rate):
         def rhs(_t, y):
-            dy = A @ y
-            dy[:n_live] += rate
-            if nonlinear:
-                c = cap.correction(y[:n_live])
-                dy[:n_live] += c
-            return dy
+            return system.rhs(y, rate)
 
         return rhs
 
     def jac(_t, y):
-        if not nonlinear:
-            return A
-        J = A.copy()
-        J[:n_live, :n_live] += cap.jacobian(y[:n_live])
-        return J
+        return system.jacobian(y)
 
     start = [] if initial is None else [initial[0]]
     points = np.unique(np.concatenate([_breakpoints(events), [t_h[-1]], start]))
@@ -415,19 +451,22 @@ def ode_single(
             break
         inside = (t_h > t_prev) & (t_h <= t_next)
         t_eval = np.unique(np.append(t_h[inside], t_next))
+        # Integrate in time since the interval's start: the system is autonomous, and late in a
+        # regimen the spacing of floats near t (3.6e-15 h at 24 h) would bound the first step
+        # after a dose, which the fast flow modes (~1e5 /h) need to be ~1e-13 h at tight tolerances.
         sol = solve_ivp(
             make_rhs(_active_rate(events, t_prev)),
-            (t_prev, t_next),
+            (0.0, t_next - t_prev),
             y,
             method=solver,
             jac=jac,
-            t_eval=t_eval,
+            t_eval=t_eval - t_prev,
             rtol=rtol,
             atol=atol,
         )
         if not sol.success:
             raise SimulationError(
-                f"ODE solver ({solver}) stopped early at t = {sol.t[-1] if np.size(sol.t) else t_prev} h: "
+                f"ODE solver ({solver}) stopped early at t = {t_prev + sol.t[-1] if np.size(sol.t) else t_prev} h: "
                 f"{sol.message} "
                 "Try solver='Radau' or a looser `rtol`."
             )
