@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test docs bench bench-analysis calibrate examples clean
+.PHONY: run test lint docs bench bench-analysis calibrate examples clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Types and lint, as CI runs them.
+lint: $(STAMP)
+	$(BIN)/python -m mypy src/exopk
+	$(BIN)/ruff check src tests examples benchmarks calibration validation docs
 
 # Documentation site (Sphinx): runs every example, generates the diagram, parameter tables and API page.
 docs: $(DOCS_STAMP)

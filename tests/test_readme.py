@@ -3,7 +3,8 @@
 
 So the README cannot drift from the code. ``make run`` is replaced by the command the README says
 it is (and that command is checked against the Makefile, and run through the installed ``exopk``
-script once); ``make test`` (this suite) and ``pip install`` (network) are skipped. Other
+script once); ``make test`` (this suite) and ``pip install`` (network) are skipped, and
+``exopk app`` (a server that runs until interrupted) is run as ``exopk app --help``. Other
 ``exopk ...`` lines (with at most a ``> file`` redirection) run in this process through the
 console script's entry point, ``exopk.cli:main``, which saves ~1 s of imports per line; any
 other shell line runs in ``bash`` with this interpreter's ``exopk`` first on the PATH. Plots
@@ -70,6 +71,10 @@ def _plan(include_slow: bool) -> list[tuple[str, str]]:
                     steps.append(("script", _make_run_command()))
                 elif command.startswith(("make test", "pip install")):
                     continue  # this suite itself; the network
+                elif command.startswith("exopk app"):
+                    # a server that runs until Ctrl-C; its options are parsed here, and the page is
+                    # tested end to end in a real browser by tests/test_app_browser.py
+                    steps.append(("sh", command.replace("exopk app", "exopk app --help", 1)))
                 elif include_slow or not command.startswith(SLOW):
                     steps.append(("sh", line))
     return steps

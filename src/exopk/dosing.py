@@ -432,7 +432,7 @@ class Infusion(_DoseBase):
             object.__setattr__(self, "duration_h", duration)
         if not is_real_number(duration):
             raise DosingError(f"`duration_h` must be a number; got {duration!r}.")
-        duration = float(duration)  # type: ignore[arg-type]
+        duration = float(duration)
         if not math.isfinite(duration) or duration <= 0:
             raise DosingError(f"`duration_h` of an infusion must be positive and finite; got {duration!r}.")
         if amount is not None and not math.isfinite(float(amount) / duration):
@@ -441,10 +441,10 @@ class Infusion(_DoseBase):
                 "expected a finite infusion rate (particles/h)."
             )
         if self.dose_particles is not None:
-            object.__setattr__(self, "rate_particles_per_h", float(self.dose_particles) / float(duration))  # type: ignore[arg-type]
+            object.__setattr__(self, "rate_particles_per_h", float(self.dose_particles) / float(duration))
         else:
             object.__setattr__(self, "rate_particles_per_h", None)
-        if (self.ss == 1 or self.addl > 0) and float(duration) > self.ii_h:  # type: ignore[arg-type]
+        if (self.ss == 1 or self.addl > 0) and float(duration) > self.ii_h:
             raise DosingError(
                 f"a repeated infusion must end before the next one starts: `duration_h` {duration:g} h > "
                 f"`ii_h` {self.ii_h:g} h (overlapping infusions in one entry are not supported)."
@@ -788,7 +788,7 @@ class Regimen:
                 )
             else:
                 out.append(dataclasses.replace(d, dose_particles=d.amount_particles * factor))
-        return self._replaced(out)  # type: ignore[arg-type]
+        return self._replaced(out)
 
     @property
     def total_particles(self) -> float:
@@ -1086,7 +1086,7 @@ def dose_for_route(
         into = "iv" if route == "iv_infusion" else ((site or "") if route == "local" else route)
         return (IVInfusion if into == "iv" else Infusion)(
             t_h=t_h, duration_h=duration_h, rate_particles_per_h=rate_particles_per_h, into=into, **common
-        )  # type: ignore[arg-type]
+        )
     if route == "local":
         return LocalInjection(organ=organ, space=space, t_h=t_h, **common)
     if route == "intranasal":

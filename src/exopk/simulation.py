@@ -119,7 +119,7 @@ def simulate(
     regimen: Regimen | Dose | Sequence[Dose],
     t_h: ArrayLike,
     *,
-    method: Literal["exact", "expm", "ode"] | None = None,
+    method: str | None = None,  # "exact", "expm" or "ode", checked below
     rtol: float = ODE_RTOL,
     atol_particles: float | None = None,
     solver: Literal["BDF", "Radau", "LSODA"] = "BDF",
@@ -254,7 +254,7 @@ def _batch_values(params: ModelParameters, variations: Mapping[str, ArrayLike]) 
     if not variations:
         raise ParameterError("`variations` is empty; give at least one parameter name with an array of values.")
     arrays: dict[str, np.ndarray] = {}
-    n_sets = None
+    n_sets: int | None = None
     for name, raw in variations.items():
         if name not in _SPECS:
             raise ParameterError(f"unknown parameter {name!r} in `variations`; see exopk.parameter_names().")
@@ -274,10 +274,11 @@ def _batch_values(params: ModelParameters, variations: Mapping[str, ArrayLike]) 
                 f"`variations[{name!r}]`: batches solve the linear model only; capacities must be inf."
             )
         arrays[name] = arr
+    assert n_sets is not None  # `variations` is not empty
     values = {name: np.full(n_sets, value) for name, value in params.values.items()}
     values.update(arrays)
     check_flow_and_volume_balance(values, where="in `variations`")
-    return values, int(n_sets)
+    return values, n_sets
 
 
 def _administered_integral(events: Events, t_end_h: float) -> float:
@@ -503,8 +504,8 @@ def simulate_batch(
     map_threads(run_block, blocks, n_threads)
 
     auc = batch_auc(modal, events, float(t[-1]))
-    for s, value in fallback_auc.items():
-        auc[s] = value
+    for set_index, value in fallback_auc.items():
+        auc[set_index] = value
     auc_all = np.empty((n_sets, n_org))
     auc_all[:, :-1] = auc
     auc_all[:, -1] = _administered_integral(events, float(t[-1])) - auc.sum(axis=1)

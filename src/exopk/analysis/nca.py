@@ -507,7 +507,7 @@ def _nca_core(t: np.ndarray, c: np.ndarray, rules: _Rules) -> dict[str, np.ndarr
             back_pct = nan
         mrt = aumc_inf / auc_inf - rules.infusion_h / 2.0
         dose_ok = rules.dose is not None and rules.systemic
-        per_auc = rules.dose / auc_inf if dose_ok else nan  # type: ignore[operator]
+        per_auc = rules.dose / auc_inf if dose_ok else nan
     out = {
         "cmax": cmax,
         "tmax_h": tmax,

@@ -281,6 +281,7 @@ def solve_chunk(
         memory_mb=memory_mb,
         workers=workers,
     )
+    assert result.amounts_particles is not None  # keep_amounts=True
     return result.amounts_particles * (100.0 / result.dose_particles), result.auc_percent_id_h
 
 
@@ -387,6 +388,7 @@ def _nca_dose(regimen: Regimen) -> tuple[float | None, float]:
         if type(dose) is IVBolus and dose.t_h == 0:
             return 100.0, 0.0
         if type(dose) is IVInfusion and dose.t_h == 0:
+            assert dose.duration_h is not None  # an infusion's duration is set when it is made
             return 100.0, float(dose.duration_h)
     return None, 0.0
 
@@ -548,7 +550,7 @@ def simulate_population(
 
         try:
             batch = simulate_batch(
-                population.params, reg, t, population.variations, percentiles=q, memory_mb=memory_mb,
+                population.params, reg, t, population.variations, percentiles=tuple(q), memory_mb=memory_mb,
                 workers=threads, on_block=on_block,
             )  # fmt: skip
         finally:

@@ -365,7 +365,7 @@ def parse_form(
         regimen_file=regimen_file,
         label=label,
         times_h=tuple(sorted(set(times))),
-        t_end_h=float(t_end_h),  # type: ignore[arg-type]
-        dt_h=float(dt_h),  # type: ignore[arg-type]
+        t_end_h=float(t_end_h),
+        dt_h=float(dt_h),
         files=files,
     )

@@ -282,8 +282,8 @@ def sbml_document(params: ModelParameters, regimen: Regimen | Dose | Sequence[Do
 
     # Model parameters with units and sources.
     for row in params.table().itertuples(index=False):
-        unit = _UNIT_IDS.get(row.unit)
-        p = _parameter(model, row.name, row.value, unit)
+        unit_id = _UNIT_IDS.get(row.unit)
+        p = _parameter(model, row.name, row.value, unit_id)
         note = f"{row.description}. Unit: {row.unit}. Source: {row.source}"
         _check(p.setNotes(_notes(note)), f"notes of {row.name}")
         _check(p.setAnnotation(_annotation("parameter", unit=row.unit, source=row.source)), row.name)

@@ -109,7 +109,7 @@ _REST_FLOW_PARAMETERS: tuple[str, ...] = (
 def _volume_parameters() -> dict[str, tuple[str, ...]]:
     """Flat parameters each live state's volume is computed from."""
     blood = ("blood_volume_ml", "arterial_blood_fraction")
-    out = {"blood_venous": blood, "blood_arterial": blood}
+    out: dict[str, tuple[str, ...]] = {"blood_venous": blood, "blood_arterial": blood}
     rest_volume = ("body_weight_g", "tissue_density_g_per_ml", "blood_volume_ml") + tuple(
         f"{o}_volume_ml" for o in ORGANS if o != "rest"
     )
@@ -398,10 +398,10 @@ def rate_matrices(values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray,
     everything = slice(None)
     K = np.zeros((n_sets, N_LIVE, N_LIVE))
     E = np.zeros((n_sets, N_SINK, N_LIVE))
-    np.add.at(K, (everything, src, src), -rates)
+    np.add.at(K, (everything, src, src), -rates)  # type: ignore[arg-type]  # numpy's stubs reject a slice in an index tuple
     to_live = dst < N_LIVE
-    np.add.at(K, (everything, dst[to_live], src[to_live]), rates[:, to_live])
-    np.add.at(E, (everything, dst[~to_live] - N_LIVE, src[~to_live]), rates[:, ~to_live])
+    np.add.at(K, (everything, dst[to_live], src[to_live]), rates[:, to_live])  # type: ignore[arg-type]  # numpy's stubs reject a slice in an index tuple
+    np.add.at(E, (everything, dst[~to_live] - N_LIVE, src[~to_live]), rates[:, ~to_live])  # type: ignore[arg-type]  # numpy's stubs reject a slice in an index tuple
     return K, E
 
 

@@ -107,6 +107,7 @@ def load_parameters(
         files=(str(species_path), str(ev_path)) + route_files,
         extrapolated=extrapolated,
     )
+    overlays: tuple[object, ...]
     try:
         overlays = (scenarios,) if isinstance(scenarios, (str, Path)) else tuple(scenarios)
     except TypeError:
@@ -114,6 +115,7 @@ def load_parameters(
     if not all(isinstance(s, (str, Path)) for s in overlays):
         raise ParameterError(f"`scenarios` must be a scenario name or path, or a list of them; got {scenarios!r}.")
     for scenario in overlays:
+        assert isinstance(scenario, (str, Path))  # checked just above
         params = apply_scenario(params, scenario)
     return params
 

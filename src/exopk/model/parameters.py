@@ -300,14 +300,14 @@ def is_real_number(value: object) -> TypeGuard[float]:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def _check_value(name: str, rule: Rule, value: float) -> None:
-    """Raise :class:`ParameterError` if ``value`` breaks ``rule``."""
+def _check_value(name: str, rule: Rule, value: object) -> float:
+    """Raise :class:`ParameterError` if ``value`` breaks ``rule``; return it as a float."""
     if not is_real_number(value):
         raise ParameterError(f"`{name}` must be a number; got {value!r}.")
     if rule == "positive_or_inf":
         if math.isnan(value) or value <= 0:
             raise ParameterError(f"`{name}` must be positive (inf for no limit); got {value!r}.")
-        return
+        return float(value)
     if not math.isfinite(value):
         raise ParameterError(f"`{name}` must be finite; got {value!r}.")
     if rule == "positive" and value <= 0:
@@ -318,6 +318,7 @@ def _check_value(name: str, rule: Rule, value: float) -> None:
         raise ParameterError(f"`{name}` must lie in [0, 1]; got {value!r}.")
     if rule == "open_fraction" and not 0 < value < 1:
         raise ParameterError(f"`{name}` must lie strictly between 0 and 1; got {value!r}.")
+    return float(value)
 
 
 def valid_mask(rule: Rule, values: np.ndarray) -> np.ndarray:
@@ -672,10 +673,10 @@ def _read_section(
             raise ParameterError(f"{where}: missing key {key!r} ({spec.description}, unit in the key name).")
         value, source = sourced_entry(where, key, section[key])
         try:
-            _check_value(key, spec.rule, value)
+            number = _check_value(key, spec.rule, value)
         except ParameterError as err:
             raise ParameterError(f"{where}: {err}") from None
-        values[prefix + spec.name] = float(value) * spec.factor
+        values[prefix + spec.name] = number * spec.factor
         sources[prefix + spec.name] = source
 
 

@@ -243,10 +243,10 @@ def _read_sourced(path: Path, table: str, section: object, keys: Mapping[str, tu
             continue
         value, source = sourced_entry(where, key, section[key])
         try:
-            _check_value(key, rule, value)  # type: ignore[arg-type]
+            number = _check_value(key, rule, value)  # type: ignore[arg-type]
         except ParameterError as err:
             raise ParameterError(f"{where}: {err}") from None
-        out[key] = (float(value), source)
+        out[key] = (number, source)
     return out
 
 
@@ -444,9 +444,9 @@ def label_system(values: Mapping[str, float], label: Label, K: np.ndarray, E: np
                 G[sink_index["cleared_instantly"], j] += rate
             else:
                 M[free_index[target], j] += rate
-    for j in range(N_LIVE):
-        move(j, to_free(pl[place_of_state[j]]), k_d)
-        move(j, "decayed", lam)
+    for state in range(N_LIVE):
+        move(state, to_free(pl[place_of_state[state]]), k_d)
+        move(state, "decayed", lam)
 
     states = tuple(f"bound_{s}" for s in LIVE_STATES) + tuple(f"free_{p}" for p in free_places)
     if label.ideal:

@@ -150,9 +150,9 @@ def expand_reached(amounts: np.ndarray, keep: np.ndarray, n_live: int) -> np.nda
     return out
 
 
-def ill_conditioned(cond: np.ndarray | float) -> np.ndarray | bool:
-    """True where an eigenvector condition number is too large (or not finite) to trust."""
-    return ~np.isfinite(cond) | (cond > EIGENVECTOR_COND_LIMIT)
+def ill_conditioned(cond: np.ndarray | float) -> np.ndarray:
+    """True where an eigenvector condition number is too large (or not finite) to trust (boolean array)."""
+    return np.asarray(~np.isfinite(cond) | (cond > EIGENVECTOR_COND_LIMIT))
 
 
 def map_threads(function, items: list, workers: int | None) -> None:
@@ -201,8 +201,8 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
     cond : float
         Condition number of the eigenvector matrix.
     """
-    lam, V, Vinv, cond = _eigen(K[None])
-    lam, V, Vinv, cond = lam[0], V[0], Vinv[0], float(cond[0])
+    lam, V, Vinv, conds = _eigen(K[None])
+    lam, V, Vinv, cond = lam[0], V[0], Vinv[0], float(conds[0])
     if ill_conditioned(cond):
         return None, cond
     n_live, n_sink = K.shape[0], E.shape[0]
