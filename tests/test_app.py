@@ -230,7 +230,7 @@ def test_cli_commands_parse_with_the_real_parser_and_reproduce_the_csv(form, tmp
     monkeypatch.chdir(tmp_path)
     for route in spec.routes:
         if spec.n_doses > 1:
-            (tmp_path / regimen_csv_name(route)).write_text(regimen_csv(spec, route))
+            (tmp_path / regimen_csv_name(route)).write_text(regimen_csv(spec, route), encoding="utf-8")
     commands = cli_commands(spec)
     parser = build_parser()
     for command in commands:

@@ -63,7 +63,9 @@ def test_simulate_dose_in_ug_uses_the_given_factor(tmp_path, capsys):
 
 def test_simulate_infusion_and_regimen_file(tmp_path, capsys):
     regimen = tmp_path / "regimen.csv"
-    regimen.write_text("time_h,route,dose_particles,duration_h\n0,iv_bolus,1e10,\n2,iv_infusion,1e10,1\n")
+    regimen.write_text(
+        "time_h,route,dose_particles,duration_h\n0,iv_bolus,1e10,\n2,iv_infusion,1e10,1\n", encoding="utf-8"
+    )
     out = tmp_path / "sim.csv"
     status, _, err = run(
         ["simulate", "--regimen", str(regimen), "--t-end", "4", "--dt", "0.5", "--out", str(out)], capsys
@@ -99,7 +101,7 @@ def test_params_show_lists_units_and_sources(capsys):
 def test_params_show_csv(capsys, tmp_path):
     status, stdout, _ = run(["params", "show", "--csv"], capsys)
     path = tmp_path / "p.csv"
-    path.write_text(stdout)
+    path.write_text(stdout, encoding="utf-8")
 
     table = pd.read_csv(path)
     assert status == 0
@@ -138,7 +140,7 @@ def test_bad_arguments_give_one_line_and_status(argv, status, message, capsys):
 
 def test_malformed_params_file_exits_1_naming_the_file(tmp_path, capsys):
     bad = tmp_path / "broken.toml"
-    bad.write_text(BAD_BROKEN_TOML)
+    bad.write_text(BAD_BROKEN_TOML, encoding="utf-8")
     status, _, err = run(["simulate", "--dose", "1e10", "--species", str(bad)], capsys)
 
     assert status == 1
@@ -149,9 +151,11 @@ def test_malformed_params_file_exits_1_naming_the_file(tmp_path, capsys):
 def test_incomplete_params_file_names_the_missing_key(tmp_path, capsys):
     from exopk.model.parameters import params_dir
 
-    text = (params_dir() / "species" / "mouse.toml").read_text()
+    text = (params_dir() / "species" / "mouse.toml").read_text(encoding="utf-8")
     bad = tmp_path / "incomplete.toml"
-    bad.write_text("\n".join(line for line in text.splitlines() if not line.startswith("cardiac_output_ml_min")))
+    bad.write_text(
+        "\n".join(line for line in text.splitlines() if not line.startswith("cardiac_output_ml_min")), encoding="utf-8"
+    )
     status, _, err = run(["params", "show", "--species", str(bad)], capsys)
 
     assert status == 1
@@ -161,7 +165,7 @@ def test_incomplete_params_file_names_the_missing_key(tmp_path, capsys):
 @pytest.mark.parametrize("flag", ["--out", "--plot"])
 def test_unwritable_output_exits_1_and_writes_nothing(tmp_path, flag, capsys):
     blocker = tmp_path / "a_file"
-    blocker.write_text("not a directory")
+    blocker.write_text("not a directory", encoding="utf-8")
     other = tmp_path / ("sim.png" if flag == "--out" else "sim.csv")
     other_flag = "--plot" if flag == "--out" else "--out"
     status, _, err = run([*SIM, flag, str(blocker / "sim.x"), other_flag, str(other)], capsys)

@@ -74,7 +74,7 @@ def test_non_regular_output_targets_are_refused(kind, tmp_path, capsys):
     # Regression test for #12 item 2
     target = tmp_path / "out.csv"
     victim = tmp_path / "victim.csv"
-    victim.write_text("keep me")
+    victim.write_text("keep me", encoding="utf-8")
     if kind == "symlink":
         target.symlink_to(victim)
     elif kind == "fifo":
@@ -91,7 +91,7 @@ def test_non_regular_output_targets_are_refused(kind, tmp_path, capsys):
     assert status == 1 and one_line(err), err
     expected = {"symlink": "symbolic link", "fifo": "FIFO", "directory": "directory", "device": "device"}[kind]
     assert "`--out`" in err and expected in err and str(target) in err
-    assert victim.read_text() == "keep me"
+    assert victim.read_text(encoding="utf-8") == "keep me"
     assert not list(tmp_path.glob("*.part")) and out == ""
     if kind == "symlink":
         assert target.is_symlink()
@@ -147,7 +147,7 @@ def test_outputs_are_all_or_nothing(tmp_path, capsys, monkeypatch):
     import exopk.plots.organs
 
     out, plot = tmp_path / "sim.csv", tmp_path / "sim.png"
-    out.write_text("old table")
+    out.write_text("old table", encoding="utf-8")
 
     def broken(*args, **kwargs):
         raise exopk.SimulationError("figure failed")
@@ -156,7 +156,7 @@ def test_outputs_are_all_or_nothing(tmp_path, capsys, monkeypatch):
     status, _, err = run(["simulate", *FAST, "--out", str(out), "--plot", str(plot)], capsys)
 
     assert status == 1 and one_line(err) and "figure failed" in err
-    assert out.read_text() == "old table" and not plot.exists()
+    assert out.read_text(encoding="utf-8") == "old table" and not plot.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.csv"]
 
 
@@ -401,14 +401,14 @@ def test_fit_shares_one_value_between_parameters(tmp_path, capsys):
 
     assert status == 0, err
     values = {}
-    for line in out.read_text().splitlines():
+    for line in out.read_text(encoding="utf-8").splitlines():
         match = re.match(r"(\w+) = \{ value = ([0-9.eE+-]+)", line)
         if match:
             values[match.group(1)] = float(match.group(2))
     assert set(values) == set(names)
     assert values[names[0]] == values[names[1]]
     assert values[names[0]] == pytest.approx(shared, rel=0.15)
-    assert "+".join(names) in stdout and "+".join(names) in report.read_text()
+    assert "+".join(names) in stdout and "+".join(names) in report.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
@@ -429,7 +429,9 @@ def test_fit_share_syntax_errors(params, message, tmp_path, capsys):
 def test_fit_refuses_to_share_a_value_between_units(tmp_path, capsys):
     # Regression test for #12 item 12
     data = tmp_path / "d.csv"
-    data.write_text("time_h,organ,quantity,value,unit\n1,liver,percent_id,50,%ID\n2,liver,percent_id,40,%ID\n")
+    data.write_text(
+        "time_h,organ,quantity,value,unit\n1,liver,percent_id,50,%ID\n2,liver,percent_id,40,%ID\n", encoding="utf-8"
+    )
     params = exopk.load_parameters().table().set_index("name")["unit"]
     other = next(n for n, u in params.items() if u != params["liver_uptake_vascular_per_h"])
     status, _, err = run(["fit", str(data), "--params", f"liver_uptake_vascular_per_h+{other}"], capsys)

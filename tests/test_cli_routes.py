@@ -170,7 +170,7 @@ def test_population_of_an_intranasal_dose_and_of_a_regimen(tmp_path, capsys):
     assert "50 subjects" in stdout
 
     regimen = tmp_path / "regimen.csv"
-    regimen.write_text("time_h,route,dose_particles\n0,iv_bolus,1e10\n24,intranasal,1e10\n")
+    regimen.write_text("time_h,route,dose_particles\n0,iv_bolus,1e10\n24,intranasal,1e10\n", encoding="utf-8")
     argv = ["population", "--regimen", str(regimen), "--cv", "liver_uptake_vascular_per_h=0.3", "--n", "50"]
     status, _, err = run([*argv, "--no-progress"], capsys)
     assert status == 0, err

@@ -80,7 +80,7 @@ def test_params_show_mouse_marks_nothing(capsys):
 def test_params_show_with_scenario_and_csv(capsys, tmp_path):
     status, stdout, _ = run(["params", "show", "--scenario", "ischaemic_stroke", "--csv"], capsys)
     path = tmp_path / "p.csv"
-    path.write_text(stdout)
+    path.write_text(stdout, encoding="utf-8")
     table = pd.read_csv(path, keep_default_na=False).set_index("name")
 
     assert status == 0
@@ -125,7 +125,7 @@ def test_bad_arguments_give_one_line_and_status(argv, status, message, capsys):
 
 def test_bad_scenario_file_exits_1_naming_file_and_key(tmp_path, capsys):
     path = tmp_path / "bad.toml"
-    path.write_text('[changes]\nliver_uptake_per_h = { factor = 2.0, source = "x" }\n')
+    path.write_text('[changes]\nliver_uptake_per_h = { factor = 2.0, source = "x" }\n', encoding="utf-8")
 
     code, _, err = run([*SIM, "--scenario", str(path)], capsys)
 

@@ -273,7 +273,7 @@ def test_from_frame_errors(columns, kwargs, message):
 
 def test_from_csv(tmp_path):
     path = tmp_path / "regimen.csv"
-    path.write_text("time_h,route,dose_ug,duration_h\n0,iv_bolus,50,\n12,iv_infusion,100,2\n")
+    path.write_text("time_h,route,dose_ug,duration_h\n0,iv_bolus,50,\n12,iv_infusion,100,2\n", encoding="utf-8")
 
     regimen = exopk.Regimen.from_csv(path, particles_per_ug=1e9)
 
@@ -285,12 +285,12 @@ def test_from_csv(tmp_path):
 
 def test_from_csv_errors_name_the_file(tmp_path):
     path = tmp_path / "regimen.csv"
-    path.write_text("time_h,route,dose_ug\n0,iv_bolus,50\n")
+    path.write_text("time_h,route,dose_ug\n0,iv_bolus,50\n", encoding="utf-8")
 
     with pytest.raises(exopk.DosingError, match=rf"{path}: doses in `dose_ug` need an explicit `particles_per_ug`"):
         exopk.Regimen.from_csv(path)
 
-    path.write_text("time_h,route,dose_particles\n0,iv_push,1e10\n")
+    path.write_text("time_h,route,dose_particles\n0,iv_push,1e10\n", encoding="utf-8")
     with pytest.raises(exopk.DosingError, match=rf"{path}, dose row 1: unknown route 'iv_push'"):
         exopk.Regimen.from_csv(path)
 
@@ -301,7 +301,7 @@ def test_from_csv_unreadable_files(tmp_path):
         exopk.Regimen.from_csv(missing)
 
     empty = tmp_path / "empty.csv"
-    empty.write_text("")
+    empty.write_text("", encoding="utf-8")
     with pytest.raises(exopk.DosingError, match=r"regimen file '.*empty\.csv' is empty; expected a CSV table"):
         exopk.Regimen.from_csv(empty)
 

@@ -189,7 +189,7 @@ def test_fitted_file_is_a_scenario_overlay_that_reproduces_the_fit(truth, tmp_pa
     data = destructive_data(truth, seed=2)
     fit = exopk.analysis.fit(start_away_from(truth), DOSE, data, NAMES, n_starts=1, data_name="synthetic.csv")
     path = tmp_path / "fitted.toml"
-    path.write_text(fit.to_scenario_toml("synthetic.csv"))
+    path.write_text(fit.to_scenario_toml("synthetic.csv"), encoding="utf-8")
     reloaded = exopk.load_parameters("mouse", "msc", scenarios=[path])
     for name in NAMES:
         assert reloaded[name] == pytest.approx(fit.estimates[name], rel=1e-7)
@@ -252,8 +252,8 @@ def test_cli_fit_writes_parameter_file_report_and_plot(truth, tmp_path, capsys):
     )
     captured = capsys.readouterr()
     assert status == 0, captured.err
-    assert 'source = "fitted to mydata.csv' in out.read_text()
-    assert "Profile likelihood 95 % interval" in report.read_text()
+    assert 'source = "fitted to mydata.csv' in out.read_text(encoding="utf-8")
+    assert "Profile likelihood 95 % interval" in report.read_text(encoding="utf-8")
     assert plot.read_bytes()[:4] == b"\x89PNG"
     reloaded = exopk.load_parameters("mouse", "msc", scenarios=[out])
     assert reloaded[NAMES[0]] == pytest.approx(truth[NAMES[0]], rel=0.3)
@@ -348,8 +348,8 @@ def test_cli_fits_a_shipped_dataset_with_the_model_of_its_header(tmp_path, capsy
     )
     captured = capsys.readouterr()
     assert status == 0, captured.err
-    assert "label I-125" in (tmp_path / "r.md").read_text()
-    assert "fitted to morishita2015_iv_mouse.csv" in out.read_text()
+    assert "label I-125" in (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert "fitted to morishita2015_iv_mouse.csv" in out.read_text(encoding="utf-8")
     assert main(["fit", "no_such_data", "--params", NAMES[0]]) == 2
     assert "not a shipped dataset" in capsys.readouterr().err
 

@@ -118,10 +118,10 @@ def test_whole_body_and_apparent_vs_true_plots(dir_result, params, tmp_path):
 
 def test_bad_imaging_file_is_named(tmp_path):
     path = tmp_path / "img.toml"
-    path.write_text('[attenuation]\nmu_eff_per_mm_at_700nm = { value = 0.3, source = "s" }\n')
+    path.write_text('[attenuation]\nmu_eff_per_mm_at_700nm = { value = 0.3, source = "s" }\n', encoding="utf-8")
     with pytest.raises(exopk.ParameterError, match="at least two wavelengths"):
         exopk.observe.load_imaging(path)
-    path.write_text('[attenuation]\nmu_at_700 = { value = 0.3, source = "s" }\n')
+    path.write_text('[attenuation]\nmu_at_700 = { value = 0.3, source = "s" }\n', encoding="utf-8")
     with pytest.raises(exopk.ParameterError, match="mu_eff_per_mm_at_<wavelength>nm"):
         exopk.observe.load_imaging(path)
 
@@ -179,7 +179,7 @@ def test_bad_tracer_arguments_give_one_line(argv, status, message, capsys, tmp_p
 
 def test_bad_tracer_file_exits_1(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[metadata]\nfamily = "radiolabel"\nmodality = "nuclear"\n')
+    bad.write_text('[metadata]\nfamily = "radiolabel"\nmodality = "nuclear"\n', encoding="utf-8")
 
     assert main(["simulate", "--dose", "1e10", "--tracer", str(bad), "--t-end", "1"]) == 1
     assert "missing table [label]" in capsys.readouterr().err

@@ -179,7 +179,9 @@ def test_cli_nca_sparse_and_errors(tmp_path, capsys):
     from exopk.cli import main
 
     data = tmp_path / "sparse.csv"
-    data.write_text("time_h,value,animal\n0,8,1\n0,10,2\n0,12,3\n2,5,4\n2,6,5\n2,7,6\n6,1,7\n6,2,8\n6,3,9\n")
+    data.write_text(
+        "time_h,value,animal\n0,8,1\n0,10,2\n0,12,3\n2,5,4\n2,6,5\n2,7,6\n6,1,7\n6,2,8\n6,3,9\n", encoding="utf-8"
+    )
     assert main(["nca", str(data), "--sparse", "--unit", "ng/mL"]) == 0
     out = capsys.readouterr().out
     assert "auc_0_tlast_se_bailer,2.38048,ng/mL·h" in out  # sqrt(17/3), as in the hand-computed example
@@ -544,7 +546,7 @@ def test_cli_nca_indometh_c0_units_and_note(tmp_path, capsys):
         f"{s + 1},{t},{c}" for s in range(6) for t, c in zip(INDOMETH_T_H, INDOMETH_MG_PER_L[s], strict=True)
     ]
     data = tmp_path / "indometh.csv"
-    data.write_text("\n".join(rows) + "\n")
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
     out = tmp_path / "nca.csv"
     argv = ["nca", str(data), "--unit", "mg/L", "--dose", "25", "--dose-unit", "mg", "--lambda-z-rule", "winnonlin"]
     assert main([*argv, "--out", str(out)]) == 0

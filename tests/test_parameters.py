@@ -352,13 +352,13 @@ def files(params, tmp_path):
     """Editable copies of the bundled files: ``files.write(kind, edit)`` returns the path."""
 
     class Files:
-        species = Path(params.files[0]).read_text()
-        ev = Path(params.files[1]).read_text()
+        species = Path(params.files[0]).read_text(encoding="utf-8")
+        ev = Path(params.files[1]).read_text(encoding="utf-8")
 
         @staticmethod
         def write(kind: str, text: str) -> Path:
             path = tmp_path / f"{kind}.toml"
-            path.write_text(text)
+            path.write_text(text, encoding="utf-8")
             return path
 
         def load(self, species: str | None = None, ev: str | None = None) -> exopk.ModelParameters:

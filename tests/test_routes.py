@@ -274,7 +274,8 @@ def test_regimen_csv_with_routes_and_sites(tmp_path: Path, params):
         "0,iv_bolus,1e10,,\n"
         "24,intranasal,1e10,,\n"
         "30,local,1e9,,kidney_vascular\n"
-        "36,iv_infusion,1e10,2,\n"
+        "36,iv_infusion,1e10,2,\n",
+        encoding="utf-8",
     )
     regimen = exopk.Regimen.from_csv(path)
 
@@ -307,7 +308,7 @@ def test_negative_route_rate_is_refused(params):
 
 def _route_file(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "intranasal.toml"
-    path.write_text('[metadata]\nroute = "intranasal"\n\n[species.mouse]\n' + body)
+    path.write_text('[metadata]\nroute = "intranasal"\n\n[species.mouse]\n' + body, encoding="utf-8")
     return path
 
 
@@ -432,11 +433,14 @@ def test_batch_of_a_depot_route_matches_single_simulations(params):
 
 def test_regimen_csv_lower_airway_fraction_column(tmp_path):
     path = tmp_path / "regimen.csv"
-    path.write_text("time_h,route,dose_particles,lower_airway_fraction\n0,intranasal,1e10,0.3\n24,intranasal,1e10,\n")
+    path.write_text(
+        "time_h,route,dose_particles,lower_airway_fraction\n0,intranasal,1e10,0.3\n24,intranasal,1e10,\n",
+        encoding="utf-8",
+    )
     regimen = exopk.Regimen.from_csv(path)
 
     assert [d.lower_airway_fraction for d in regimen.doses] == [0.3, 0.0]
     bad = tmp_path / "bad.csv"
-    bad.write_text("time_h,route,dose_particles,lower_airway_fraction\n0,iv_bolus,1e10,0.3\n")
+    bad.write_text("time_h,route,dose_particles,lower_airway_fraction\n0,iv_bolus,1e10,0.3\n", encoding="utf-8")
     with pytest.raises(exopk.DosingError, match=r"`lower_airway_fraction` applies to route intranasal only"):
         exopk.Regimen.from_csv(bad)

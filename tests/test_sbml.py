@@ -295,7 +295,8 @@ def test_cli_export_sbml_takes_exactly_the_dose_options_of_simulate():
 def test_cli_export_sbml_from_a_regimen_file(tmp_path):
     regimen = tmp_path / "regimen.csv"
     regimen.write_text(
-        "time_h,route,dose_particles,duration_h\n0,iv_bolus,1e10,\n4,iv_bolus,1e10,\n8,iv_infusion,1e10,2\n"
+        "time_h,route,dose_particles,duration_h\n0,iv_bolus,1e10,\n4,iv_bolus,1e10,\n8,iv_infusion,1e10,2\n",
+        encoding="utf-8",
     )
     out = tmp_path / "model.xml"
 

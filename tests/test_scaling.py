@@ -62,9 +62,9 @@ def test_bad_weight_is_rejected():
 
 
 def test_species_without_km_factor_is_an_error(tmp_path):
-    text = Path(exopk.load_parameters("rat").files[0]).read_text()
+    text = Path(exopk.load_parameters("rat").files[0]).read_text(encoding="utf-8")
     path = tmp_path / "norway_rat.toml"
-    path.write_text(text[: text.index("[reference]")])
+    path.write_text(text[: text.index("[reference]")], encoding="utf-8")
 
     assert exopk.load_parameters(path).species == "rat"  # the table is optional for simulation
     with pytest.raises(exopk.ParameterError, match=re.escape("'norway_rat' has no `km_factor_kg_per_m2`")):

@@ -101,7 +101,8 @@ def test_factor_keeps_the_extrapolation_flag_and_value_clears_it(tmp_path):
     path.write_text(
         "[changes]\n"
         'liver_uptake_vascular_per_h = { factor = 0.5, source = "test" }\n'
-        'spleen_uptake_vascular_per_h = { value = 3.0, source = "test" }\n'
+        'spleen_uptake_vascular_per_h = { value = 3.0, source = "test" }\n',
+        encoding="utf-8",
     )
     human = exopk.load_parameters("human", scenarios=[path])
 
@@ -166,7 +167,7 @@ def test_repeated_dosing_shortens_circulation(healthy):
 
 def _write(tmp_path, text: str):
     path = tmp_path / "bad.toml"
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     return path
 
 

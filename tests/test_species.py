@@ -215,12 +215,12 @@ def test_setting_a_value_clears_its_flag():
 
 @pytest.fixture
 def ev_text() -> str:
-    return Path(exopk.load_parameters().files[1]).read_text()
+    return Path(exopk.load_parameters().files[1]).read_text(encoding="utf-8")
 
 
 def _load_human(tmp_path, ev: str) -> exopk.ModelParameters:
     path = tmp_path / "ev.toml"
-    path.write_text(ev)
+    path.write_text(ev, encoding="utf-8")
     return exopk.load_parameters("human", path)
 
 
@@ -290,9 +290,9 @@ def test_reference_physiology_is_read_with_sources():
 
 
 def test_broken_reference_table_names_the_file(tmp_path):
-    text = Path(exopk.load_parameters("rat").files[0]).read_text()
+    text = Path(exopk.load_parameters("rat").files[0]).read_text(encoding="utf-8")
     path = tmp_path / "rat.toml"
-    path.write_text(text.replace("haematocrit = { value = 0.46", "haematocrit = { value = 1.46", 1))
+    path.write_text(text.replace("haematocrit = { value = 0.46", "haematocrit = { value = 1.46", 1), encoding="utf-8")
 
     with pytest.raises(exopk.ParameterError, match=re.escape(str(path)) + r".*\[reference\].*haematocrit"):
         exopk.load_parameters(path)

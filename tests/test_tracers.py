@@ -97,7 +97,7 @@ thyroid_retention_half_life_h = { value = inf, source = "s" }
 
 def _write(tmp_path, text):
     path = tmp_path / "label.toml"
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     return path
 
 

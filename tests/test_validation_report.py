@@ -24,7 +24,7 @@ def test_report_covers_every_dataset_and_shows_failures(validate, tmp_path):
     import exopk
 
     assert validate.main(["--out-dir", str(tmp_path)]) == 0
-    text = (tmp_path / "validation.md").read_text()
+    text = (tmp_path / "validation.md").read_text(encoding="utf-8")
     for name in exopk.io.list_datasets():
         assert f"`{name}`" in text
         assert (tmp_path / f"validation_{name}.png").stat().st_size < 60_000  # small enough to commit
@@ -36,5 +36,5 @@ def test_report_covers_every_dataset_and_shows_failures(validate, tmp_path):
 def test_committed_report_equals_a_fresh_run(validate):
     """Rerun `python validation/validate.py` after changing parameters or datasets."""
     fresh = validate.render(ROOT / "docs", write_figures=False)
-    committed = (ROOT / "docs" / "validation.md").read_text()
+    committed = (ROOT / "docs" / "validation.md").read_text(encoding="utf-8")
     assert fresh == committed, "docs/validation.md is stale: run python validation/validate.py"

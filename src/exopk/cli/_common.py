@@ -467,24 +467,11 @@ def _number(name: str, *, positive: bool = False, fraction: bool = False):
     return parse
 
 
-def _count(name: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"`{name}` must be a whole number; got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"`{name}` must be at least 1; got {text!r}")
-        return value
-
-    return parse
-
-
 def add_regimen_arguments(group, command: argparse.ArgumentParser) -> None:
     """Options that turn the one dose into a regimen; read by :func:`apply_regimen_options`."""
     group.add_argument("--every", type=_number("--every", positive=True), metavar="H", help="repeat the dose every H h")
     group.add_argument(
-        "--n-doses", type=_count("--n-doses"), metavar="N", help="number of doses with --every (default 1)"
+        "--n-doses", type=positive_int("--n-doses"), metavar="N", help="number of doses with --every (default 1)"
     )
     group.add_argument(
         "--ss", action="store_true", help="with --every: at periodic steady state before the first dose (NONMEM SS=1)"
