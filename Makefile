@@ -24,7 +24,7 @@ run: $(STAMP)
 	$(BIN)/exopk simulate --species mouse --route iv_bolus --dose 1e10 --t-end 48 --dt 0.01 --out out/sim.csv --plot out/sim.png
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	PYTHONUTF8=1 $(BIN)/python -m pytest -n 2 --dist loadfile   # both cores; one worker per test file
 
 # Types and lint, as CI runs them.
 lint: $(STAMP)

@@ -15,6 +15,10 @@ from hypothesis import settings
 
 import exopk
 
+# Scripts and commands the tests start (examples, benchmarks, `python -m exopk`) print µ, ×, ≤ ...:
+# run them in Python's UTF-8 mode, whatever the locale of the machine (a bare C/POSIX locale in CI).
+os.environ["PYTHONUTF8"] = "1"
+
 settings.register_profile("ci", max_examples=50, deadline=None, derandomize=True, print_blob=True)
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -469,6 +469,7 @@ def test_app_command_prints_the_url_and_serves(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        encoding="utf-8",
         env=env,
         cwd=tmp_path,
     )

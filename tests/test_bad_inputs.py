@@ -839,6 +839,7 @@ def test_no_traceback_reaches_the_terminal(argv, mention, tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
+        encoding="utf-8",
         timeout=120,
     )
     assert proc.returncode != 0

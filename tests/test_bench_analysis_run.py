@@ -13,7 +13,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_analysis.py
 
 @pytest.mark.slow
 def test_analysis_benchmark_quick_mode_runs_and_reports_every_target():
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, encoding="utf-8", timeout=600
+    )
 
     assert proc.returncode == 0, proc.stderr
     for target in ("<= 1 s:", "<= 5 s:", "target <= 1000 MB:", "target <= 10 s:"):

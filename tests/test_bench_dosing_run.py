@@ -13,7 +13,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_dosing.py"
 
 @pytest.mark.slow
 def test_dosing_benchmark_quick_mode_runs():
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, encoding="utf-8", timeout=600
+    )
 
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("linearity:") == 2

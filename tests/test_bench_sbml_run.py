@@ -15,7 +15,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sbml.py"
 def test_sbml_benchmark_quick_mode_runs_and_prints_ratios():
     pytest.importorskip("roadrunner", reason="SBML extra not installed (pip install 'exopk[sbml]')")
 
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, encoding="utf-8", timeout=600
+    )
 
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("ratio roadrunner/exopk") == 8

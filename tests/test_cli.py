@@ -192,7 +192,11 @@ def test_failure_while_writing_leaves_no_partial_output(tmp_path, capsys, monkey
 
 def test_no_traceback_from_a_real_process(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "exopk", "simulate", "--dose", "-5"], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-m", "exopk", "simulate", "--dose", "-5"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=tmp_path,
     )
 
     assert proc.returncode == 2

@@ -38,6 +38,7 @@ def test_example_runs_and_writes_its_figure(script, tmp_path):
         [sys.executable, str(script), str(figure)],
         capture_output=True,
         text=True,
+        encoding="utf-8",
         cwd=tmp_path,
         env={**os.environ, "MPLBACKEND": "Agg"},
         timeout=300,

@@ -30,6 +30,7 @@ def test_pip_install_finds_bundled_params_from_any_directory(tmp_path):
         ],
         capture_output=True,
         text=True,
+        encoding="utf-8",
     )
     assert build.returncode == 0, build.stderr
     assert (target / "exopk" / "params" / "species" / "mouse.toml").is_file()
@@ -45,7 +46,9 @@ def test_pip_install_finds_bundled_params_from_any_directory(tmp_path):
         "print(exopk.__file__); print(p.params_dir()); "
         "print(exopk.load_parameters()['liver_volume_ml'])"
     )
-    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=elsewhere, env=env)
+    probe = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", cwd=elsewhere, env=env
+    )
     assert probe.returncode == 0, probe.stderr
     module_file, params_dir, liver = probe.stdout.split("\n")[:3]
     assert module_file.startswith(str(target)), "imported the source checkout instead of the installed copy"
@@ -69,6 +72,7 @@ def test_pip_install_finds_bundled_params_from_any_directory(tmp_path):
         ],
         capture_output=True,
         text=True,
+        encoding="utf-8",
         cwd=elsewhere,
         env=env,
     )

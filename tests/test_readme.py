@@ -96,7 +96,9 @@ def _run(steps: list[tuple[str, str]], cwd: Path) -> None:
             elif (match := IN_PROCESS.match(code)) and kind == "sh":
                 _run_in_process(code, shlex.split(match.group(1)), match.group(2))
             else:
-                proc = subprocess.run(code, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+                proc = subprocess.run(
+                    code, shell=True, cwd=cwd, env=env, capture_output=True, text=True, encoding="utf-8", timeout=600
+                )
                 assert proc.returncode == 0, f"README line failed ({proc.returncode}): {code}\n{proc.stderr}"
                 assert "Traceback" not in proc.stderr, f"README line printed a traceback: {code}\n{proc.stderr}"
     finally:
