@@ -338,10 +338,24 @@ def api_page() -> None:
         "(numpydoc).",
         "",
     ]
+    documented: set[int] = set()  # a name offered by two namespaces is documented in the first
     for module_name in ("exopk", "exopk.model", "exopk.observe", "exopk.analysis", "exopk.io", "exopk.plots"):
         module = importlib.import_module(module_name)
         lines += [f"## `{module_name}`", "", "```{eval-rst}", f".. currentmodule:: {module_name}", ""]
-        names = [n for n in module.__all__ if not inspect.ismodule(getattr(module, n))]
+        names = [
+            n
+            for n in module.__all__
+            if not inspect.ismodule(getattr(module, n))
+            and (
+                id(getattr(module, n)) not in documented
+                or not (inspect.isclass(getattr(module, n)) or inspect.isroutine(getattr(module, n)))
+            )
+        ]
+        documented.update(
+            id(getattr(module, n))
+            for n in names
+            if inspect.isclass(getattr(module, n)) or inspect.isroutine(getattr(module, n))
+        )
         for name in sorted(names, key=lambda n: (not inspect.isroutine(getattr(module, n)), n.lower())):
             obj = getattr(module, name)
             if inspect.isclass(obj):
