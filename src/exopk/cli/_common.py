@@ -453,15 +453,13 @@ def translate_hint(message: str, available: set[str], *, anywhere: bool = False)
 # --- repeats, lag, bioavailability, rate and per-kg doses on the command line ---------------------
 
 
-def _number(name: str, *, positive: bool = False, fraction: bool = False):
+def fraction_arg(name: str):
+    """argparse type: a number in [0, 1] (e.g. a bioavailability)."""
+
     def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"`{name}` must be a number; got {text!r}") from None
-        if not math.isfinite(value) or value < 0 or (positive and value == 0) or (fraction and value > 1):
-            rule = "a fraction in [0, 1]" if fraction else ("positive" if positive else "non-negative") + " and finite"
-            raise argparse.ArgumentTypeError(f"`{name}` must be {rule}; got {text!r}")
+        value = non_negative_float(name)(text)
+        if value > 1:
+            raise argparse.ArgumentTypeError(f"`{name}` must be a fraction in [0, 1]; got {text!r}")
         return value
 
     return parse
@@ -469,20 +467,22 @@ def _number(name: str, *, positive: bool = False, fraction: bool = False):
 
 def add_regimen_arguments(group, command: argparse.ArgumentParser) -> None:
     """Options that turn the one dose into a regimen; read by :func:`apply_regimen_options`."""
-    group.add_argument("--every", type=_number("--every", positive=True), metavar="H", help="repeat the dose every H h")
+    group.add_argument("--every", type=positive_float("--every"), metavar="H", help="repeat the dose every H h")
     group.add_argument(
         "--n-doses", type=positive_int("--n-doses"), metavar="N", help="number of doses with --every (default 1)"
     )
     group.add_argument(
         "--ss", action="store_true", help="with --every: at periodic steady state before the first dose (NONMEM SS=1)"
     )
-    group.add_argument("--lag", type=_number("--lag"), metavar="H", help="lag time before the dose enters (h)")
     group.add_argument(
-        "--f", dest="bioavailability", type=_number("--f", fraction=True), help="bioavailability: share that enters"
+        "--lag", type=non_negative_float("--lag"), metavar="H", help="lag time before the dose enters (h)"
+    )
+    group.add_argument(
+        "--f", dest="bioavailability", type=fraction_arg("--f"), help="bioavailability: share that enters"
     )
     group.add_argument(
         "--rate",
-        type=_number("--rate", positive=True),
+        type=positive_float("--rate"),
         help="infusion rate (particles/h; per kg with --per-kg) instead of --duration; any route but iv_bolus",
     )
     group.add_argument("--per-kg", action="store_true", help="--dose is per kg of body weight")

@@ -228,14 +228,17 @@ def solve_with_fallback(
     preload = np.zeros_like(administered, dtype=float)
     preloads: dict[str, np.ndarray] = {}
 
+    stepped_by: dict[str, np.ndarray] = {}  # answers of linear_events by the method that produced them
+
     def stepped(name: str) -> tuple[np.ndarray | None, str]:
-        amounts, pre, info = linear_events(K_r, E_r, events_r, t_h, method=name)
-        preloads[name] = pre
-        used = info.pop("method")
-        metadata.update({f"{prefix}{k}": v for k, v in info.items()})
-        if used != name:  # the eigenbasis was too poorly conditioned: stepping went by expm
-            return None, f"event stepping by {name} declined ({used} instead)"
-        return amounts, ""
+        if name not in stepped_by:
+            amounts, pre, info = linear_events(K_r, E_r, events_r, t_h, method=name)
+            used = info.pop("method")
+            metadata.update({f"{prefix}{k}": v for k, v in info.items()})
+            stepped_by[used], preloads[used] = amounts, pre
+            if used != name:  # the eigenbasis was too poorly conditioned: stepping went by expm
+                return None, f"event stepping by {name} declined ({used} instead)"
+        return stepped_by[name], ""
 
     def run_exact() -> tuple[np.ndarray | None, str]:
         if stepping:
