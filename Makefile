@@ -43,7 +43,7 @@ bench-analysis: $(STAMP)
 	$(BIN)/python benchmarks/bench_analysis.py
 
 calibrate: $(STAMP)
-	$(BIN)/python calibration/calibrate_mouse_iv.py
+	$(BIN)/python calibration/calibrate.py
 	$(BIN)/python calibration/calibrate_intranasal.py
 
 examples: $(STAMP)

@@ -54,7 +54,7 @@ SOBOL_PARAMETERS = (
     "lung_uptake_vascular_per_h",
     "kidney_uptake_vascular_per_h",
     "brain_uptake_vascular_per_h",
-    "rest_uptake_vascular_per_h",
+    "rest_macrophage_uptake_per_h",  # rest uptake is its macrophage term since issue 13
     "brain_uptake_tissue_per_h",
     "brain_degradation_per_h",
     "liver_degradation_per_h",

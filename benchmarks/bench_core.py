@@ -25,6 +25,7 @@ Timings are wall-clock on whatever else the machine is doing; the load average i
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import resource
@@ -63,7 +64,20 @@ def median_time(fn, repeats: int, warm_up: bool = True) -> tuple[float, object]:
 
 
 def lsoda(values, t_h: np.ndarray) -> np.ndarray:
-    """LSODA solution of the full 28-state linear system, shape (n_times, 28)."""
+    """LSODA solution of the full linear system, shape (n_times, n_states); for a mixture of EV
+    subpopulations (the default since issue 13), one LSODA solution per subpopulation, summed."""
+    mixture = _mixture()
+    if not mixture:
+        return _lsoda_one(values, t_h)
+    return sum(sub.share * _lsoda_one(sub.apply(values), t_h) for sub in mixture)
+
+
+@functools.cache
+def _mixture():
+    return exopk.load_parameters().subpopulations
+
+
+def _lsoda_one(values, t_h: np.ndarray) -> np.ndarray:
     K, E = rate_matrices(values)
     n_live, n = K.shape[-1], K.shape[-1] + E.shape[-2]
     A = np.zeros((n, n))

@@ -21,9 +21,17 @@ ORGANS = ("lung", "liver", "spleen", "kidney", "brain", "rest")
 
 def reference_derived(v) -> dict[str, float]:
     """Rest volume and flows, from mass and flow balance."""
-    organ_volume = sum(v[f"{o}_volume_ml"] for o in ORGANS if o != "rest")
-    rest_volume = v["body_weight_g"] / v["tissue_density_g_per_ml"] - organ_volume - v["blood_volume_ml"]
-    q_ha = v["liver_blood_flow_ml_per_h"] - v["spleen_blood_flow_ml_per_h"] - v["gut_blood_flow_ml_per_h"]
+    # Blood is counted once: body = named organs + rest + circulating blood, and circulating
+    # blood = total blood - residual (vascular) blood of every organ, rest included.
+    named = [o for o in ORGANS if o != "rest"]
+    organ_volume = sum(v[f"{o}_volume_ml"] for o in named)
+    residual = sum(v[f"{o}_volume_ml"] * v[f"{o}_vascular_fraction"] for o in named)
+    f_rest = v["rest_vascular_fraction"]
+    body_ml = v["body_weight_g"] / v["tissue_density_g_per_ml"]
+    # body = organs + V_rest + (blood - residual - f_rest V_rest)  =>  solve for V_rest
+    rest_volume = (body_ml - organ_volume - v["blood_volume_ml"] + residual) / (1.0 - f_rest)
+    circulating = v["blood_volume_ml"] - residual - f_rest * rest_volume
+    q_ha = v["liver_hepatic_artery_flow_ml_per_h"]
     q_rest = (
         v["cardiac_output_ml_per_h"]
         - q_ha
@@ -33,6 +41,8 @@ def reference_derived(v) -> dict[str, float]:
     )
     return {
         "rest_volume_ml": rest_volume,
+        "circulating_blood_volume_ml": circulating,
+        "liver_blood_flow_ml_per_h": q_ha + v["spleen_blood_flow_ml_per_h"] + v["gut_blood_flow_ml_per_h"],
         "liver_arterial_flow_ml_per_h": q_ha,
         "rest_blood_flow_ml_per_h": q_rest,
         "lung_blood_flow_ml_per_h": v["cardiac_output_ml_per_h"],
@@ -54,7 +64,7 @@ def reference_rhs(params: exopk.ModelParameters, amounts: np.ndarray, *, saturab
     co = v["cardiac_output_ml_per_h"]
     q = {
         "lung": co,
-        "liver": v["liver_blood_flow_ml_per_h"],
+        "liver": d["liver_blood_flow_ml_per_h"],
         "spleen": v["spleen_blood_flow_ml_per_h"],
         "kidney": v["kidney_blood_flow_ml_per_h"],
         "brain": v["brain_blood_flow_ml_per_h"],
@@ -63,7 +73,7 @@ def reference_rhs(params: exopk.ModelParameters, amounts: np.ndarray, *, saturab
     q_gut = v["gut_blood_flow_ml_per_h"]
     q_ha = d["liver_arterial_flow_ml_per_h"]
 
-    blood = v["blood_volume_ml"]
+    blood = d["circulating_blood_volume_ml"]
     c_ven = a["blood_venous"] / (blood * (1 - v["arterial_blood_fraction"]))
     c_art = a["blood_arterial"] / (blood * v["arterial_blood_fraction"])
     vol_v, vol_t, c_v, c_t = {}, {}, {}, {}
@@ -90,12 +100,13 @@ def reference_rhs(params: exopk.ModelParameters, amounts: np.ndarray, *, saturab
         k_uv, k_ut = v[f"{o}_uptake_vascular_per_h"], v[f"{o}_uptake_tissue_per_h"]
         k_rel, f_rel = v[f"{o}_release_per_h"], v[f"{o}_release_to_vascular_fraction"]
         k_deg = v[f"{o}_degradation_per_h"]
-        # Saturation of the phagocytes: free capacity g = max(0, 1 - A_m/cap); cap = inf gives g = 1.
+        k_mac = v[f"{o}_macrophage_uptake_per_h"]  # clodronate-sensitive; same cells pool
+        # Saturation of the macrophages: free capacity g = max(0, 1 - A_m/cap); cap = inf gives g = 1.
         capacity = v[f"{o}_capacity_particles"]
         g = np.maximum(0.0, 1.0 - a_m / capacity) if saturable and np.isfinite(capacity) else 1.0
-        out[f"{o}_vascular"] = inflow[o] - q[o] * c_v[o] - exchange - k_uv * g * a_v + f_rel * k_rel * a_m
+        out[f"{o}_vascular"] = inflow[o] - q[o] * c_v[o] - exchange - (k_mac * g + k_uv) * a_v + f_rel * k_rel * a_m
         out[f"{o}_tissue"] = exchange - k_ut * a_t + (1 - f_rel) * k_rel * a_m
-        out[f"{o}_cells"] = k_uv * g * a_v + k_ut * a_t - (k_rel + k_deg) * a_m
+        out[f"{o}_cells"] = (k_mac * g + k_uv) * a_v + k_ut * a_t - (k_rel + k_deg) * a_m
         out[f"degraded_{o}"] = k_deg * a_m
 
     urine = v["kidney_urinary_clearance_ml_per_h"] * c_v["kidney"]

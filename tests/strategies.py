@@ -50,6 +50,7 @@ def model_parameters(draw, organs: tuple[str, ...] = exopk.ORGANS) -> exopk.Mode
     changes: dict[str, float] = {}
     for organ in organs:
         changes[f"{organ}_uptake_vascular_per_h"] = draw(rate_per_h)
+        changes[f"{organ}_macrophage_uptake_per_h"] = draw(rate_per_h)
         changes[f"{organ}_uptake_tissue_per_h"] = draw(rate_per_h)
         changes[f"{organ}_degradation_per_h"] = draw(rate_per_h)
         changes[f"{organ}_release_per_h"] = draw(rate_per_h)

@@ -55,7 +55,8 @@ def test_simulate_human_notes_the_extrapolated_constants(capsys):
 
     assert status == 0
     assert "exopk: human / msc" in stdout
-    assert "50 EV constants are extrapolated to human" in stdout
+    # 56 since issue 13 added a macrophage uptake rate per organ (was 50)
+    assert "56 EV constants are extrapolated to human" in stdout
 
 
 def test_params_show_marks_extrapolated_values(capsys):

@@ -79,11 +79,12 @@ def _script(name):
 
 def test_calibration_targets_are_the_shipped_data():
     """The calibration scripts fit the numbers of the shipped datasets, not copies that could drift."""
-    iv = _script("calibrate_mouse_iv")
+    iv = _script("calibrate")
     data = exopk.io.load_dataset("morishita2015_iv_mouse").data.set_index("organ")
     for organ in ("liver", "lung", "spleen"):
-        assert iv.TARGETS[f"{organ}_percent_id_4h"][0] == data.loc[organ, "value"]
-    assert iv.ORGAN_LABEL == exopk.io.load_dataset("morishita2015_iv_mouse").label
+        observed, _sd, _unit, label, _source = iv.POINTS[f"morishita2015_{organ}_percent_id_4h"]
+        assert observed == data.loc[organ, "value"]
+        assert label == exopk.io.load_dataset("morishita2015_iv_mouse").label
     nasal = _script("calibrate_intranasal")
     kumar = exopk.io.load_dataset("kumar2018_igg_intranasal_rat").data
     assert nasal.BRAIN_PERCENT_ID_30MIN == kumar["value"].iloc[0]

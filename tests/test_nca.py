@@ -165,14 +165,20 @@ def test_cli_nca_on_simulated_csv(tmp_path, capsys):
     params = exopk.load_parameters()
     exact = exopk.simulate_batch(params, exopk.IVBolus(dose_particles=1e10), np.linspace(0, 48, 4801),
                                  {"liver_volume_ml": [params["liver_volume_ml"]]})  # fmt: skip
-    auc_conc = exact.auc_percent_id_h[0, 0] / 100 * 1e10 / params["blood_volume_ml"]
+    auc_conc = exact.auc_percent_id_h[0, 0] / 100 * 1e10 / params["circulating_blood_volume_ml"]
     assert blood.loc["cl", "value"] * blood.loc["auc_0_inf", "value"] == pytest.approx(1e10, rel=1e-6)
     assert blood.loc["vss", "value"] == pytest.approx(blood.loc["cl", "value"] * blood.loc["mrt_h", "value"], rel=1e-6)
-    # Blood loses ~99.99 % of the dose within 30 min through modes faster than the 36-s sampling,
-    # so a log-trapezoid over the first interval (one exponential between two samples)
-    # overestimates the area; everything after is sampled finely. NCA is above the exact area,
-    # by about 10 % here: a property of sampled data, which is why simulate_batch reports exact AUCs.
-    assert auc_conc < blood.loc["auc_0_inf", "value"] < 1.15 * auc_conc
+    # Blood loses most of the dose within minutes through modes faster than the 36-s sampling
+    # (the venous pool turns over every ~0.7 s once blood is counted once, issue 13), so a
+    # log-trapezoid over the first interval (one exponential between two samples) overestimates
+    # the area; everything after is sampled finely. So NCA lies above the exact area: a property
+    # of sampled data, which is why simulate_batch reports exact AUCs.
+    # Bound: NCA = log-trapezoids over the first 30 min (fast modes, overestimated) + the rest (sampled
+    # finely, about exact, and smaller than the exact total by the exact first-30-min area).
+    t_early = np.linspace(0.0, 0.5, 51)
+    conc = exopk.simulate(params, exopk.IVBolus(dose_particles=1e10), t_early).concentration_particles_per_ml("blood")
+    early = np.sum((conc[:-1] - conc[1:]) * 0.01 / np.log(conc[:-1] / conc[1:]))
+    assert auc_conc < blood.loc["auc_0_inf", "value"] < auc_conc + early
 
 
 def test_cli_nca_sparse_and_errors(tmp_path, capsys):

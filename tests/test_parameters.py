@@ -15,6 +15,7 @@ from exopk.model.graph import rate_matrices, state_index, volumes
 from exopk.model.parameters import ROUTE_PARAMETERS
 
 EV_KINETIC_SUFFIXES = (
+    "macrophage_uptake_per_h",
     "uptake_vascular_per_h",
     "uptake_tissue_per_h",
     "permeability_fraction_of_flow",
@@ -69,7 +70,7 @@ def test_every_value_is_finite_except_infinite_capacities(params):
 def test_flows_are_converted_from_ml_per_min_to_ml_per_h(params):
     """The species file gives 13.98 mL/min cardiac output; internally it is mL/h."""
     assert params["cardiac_output_ml_per_h"] == pytest.approx(13.98 * 60.0, rel=1e-15)
-    assert params["liver_blood_flow_ml_per_h"] == pytest.approx(2.251 * 60.0, rel=1e-15)
+    assert params["liver_hepatic_artery_flow_ml_per_h"] == pytest.approx(0.2796 * 60.0, rel=1e-15)
 
 
 def test_default_model_is_linear(params):
@@ -81,7 +82,9 @@ def test_default_model_is_linear(params):
     "name",
     [
         "rest_volume_ml",
+        "circulating_blood_volume_ml",
         "rest_blood_flow_ml_per_h",
+        "liver_blood_flow_ml_per_h",
         "liver_arterial_flow_ml_per_h",
         "lung_blood_flow_ml_per_h",
         "rest_nonportal_flow_ml_per_h",
@@ -100,6 +103,8 @@ def test_table_lists_every_stored_and_derived_value(params):
     assert list(table.columns) == ["name", "value", "unit", "source", "description", "extrapolated"]
     derived = {
         "rest_volume_ml",
+        "circulating_blood_volume_ml",
+        "liver_blood_flow_ml_per_h",
         "rest_blood_flow_ml_per_h",
         "liver_arterial_flow_ml_per_h",
         "lung_blood_flow_ml_per_h",
@@ -296,31 +301,38 @@ def test_replace_rejects_organ_flows_exceeding_cardiac_output(params):
         params.replace(kidney_blood_flow_ml_per_h=params["cardiac_output_ml_per_h"])
 
 
-def test_replace_rejects_portal_inflow_exceeding_liver_flow(params):
+def test_hepatic_artery_flow_must_be_positive(params):
+    with pytest.raises(exopk.ParameterError, match=r"`liver_hepatic_artery_flow_ml_per_h` must be positive; got 0"):
+        params.replace(liver_hepatic_artery_flow_ml_per_h=0.0)
+
+
+def test_replace_rejects_residual_blood_exceeding_total_blood(params):
+    """Organ residual blood is part of the total blood volume, so it cannot exceed it."""
     with pytest.raises(
-        exopk.ParameterError, match=r"derived `liver_arterial_flow_ml_per_h`.*must exceed the portal inflow"
+        exopk.ParameterError, match=r"derived `circulating_blood_volume_ml`.*residual blood.*exceeds the total"
     ):
-        params.replace(gut_blood_flow_ml_per_h=params["liver_blood_flow_ml_per_h"])
+        params.replace(liver_vascular_fraction=0.99)
 
 
 def test_replace_rejects_gut_flow_exceeding_rest_flow(params):
-    """Liver + kidney + brain outflows 1 mL/h above the cardiac output: rest flow is less than gut flow."""
-    liver_flow = (
+    """Arterial inflows leave the rest of body half the gut flow: rest flow is less than gut flow."""
+    hepatic_artery = (
         params["cardiac_output_ml_per_h"]
+        - params["spleen_blood_flow_ml_per_h"]
         - params["kidney_blood_flow_ml_per_h"]
         - params["brain_blood_flow_ml_per_h"]
-        + 1.0
+        - 0.5 * params["gut_blood_flow_ml_per_h"]
     )
 
     with pytest.raises(
         exopk.ParameterError, match=r"derived `rest_nonportal_flow_ml_per_h`.*gut flow must be a part of the rest"
     ):
-        params.replace(liver_blood_flow_ml_per_h=liver_flow)
+        params.replace(liver_hepatic_artery_flow_ml_per_h=hepatic_artery)
 
 
 def test_replace_rejects_organs_heavier_than_the_body(params):
     with pytest.raises(exopk.ParameterError, match=r"derived `rest_volume_ml`.*raise `body_weight_g`"):
-        params.replace(liver_volume_ml=params["body_weight_g"])
+        params.replace(body_weight_g=2.0)
 
 
 def test_unknown_name_lookup_is_an_error(params):

@@ -125,7 +125,7 @@ def test_percent_id_per_g_is_percent_id_over_organ_weight(params, t_h, organ, de
 
 def test_blood_concentration_is_the_venous_pool(bolus_result, params):
     """A blood sample measures venous blood: amount in the venous pool over its volume."""
-    venous_ml = params["blood_volume_ml"] * (1.0 - params["arterial_blood_fraction"])
+    venous_ml = params["circulating_blood_volume_ml"] * (1.0 - params["arterial_blood_fraction"])
     venous = bolus_result.amounts_particles[:, bolus_result.states.index("blood_venous")]
 
     np.testing.assert_allclose(bolus_result.concentration_particles_per_ml("blood"), venous / venous_ml, rtol=1e-13)

@@ -83,7 +83,12 @@ def test_scenarios_compose_in_order_and_factors_multiply(mouse):
     both = exopk.load_parameters("mouse", scenarios=("macrophage_depletion", "repeated_dosing"))
 
     assert both.scenarios == ("macrophage_depletion", "repeated_dosing")
-    assert both["liver_uptake_vascular_per_h"] == pytest.approx(mouse["liver_uptake_vascular_per_h"] * 0.1 * 3.0)
+    # Depletion removes the macrophage term (x 0); repeated dosing then multiplies it (still 0) and
+    # leaves the non-macrophage term alone.
+    assert both["liver_macrophage_uptake_per_h"] == 0.0
+    assert both["liver_uptake_vascular_per_h"] == mouse["liver_uptake_vascular_per_h"]
+    twice = exopk.load_parameters("mouse", scenarios=("repeated_dosing", "repeated_dosing"))
+    assert twice["spleen_macrophage_uptake_per_h"] == pytest.approx(mouse["spleen_macrophage_uptake_per_h"] * 9.0)
     with_kidney = exopk.model.apply_scenario(both, "acute_kidney_injury")
     assert with_kidney["kidney_uptake_vascular_per_h"] == pytest.approx(mouse["kidney_uptake_vascular_per_h"] * 2)
     assert with_kidney["liver_uptake_vascular_per_h"] == both["liver_uptake_vascular_per_h"]
@@ -140,20 +145,61 @@ def test_macrophage_depletion_slows_blood_clearance(healthy):
         blood = exopk.simulate(params, BOLUS, t_h).percent_id("blood")
         return 4 * np.log(2) / np.log(blood[1] / blood[2])
 
-    assert _auc(depleted, "blood") > 2 * _auc(healthy, "blood")
-    assert half_life_min(depleted.params) > 2 * half_life_min(healthy.params)
+    # Direction only (Imai 2015 "much slower"; Matsumoto 2020 "retarded"): the size of the effect is
+    # what the sourced macrophage shares imply, reported in docs/validation.md, not a pinned number.
+    assert half_life_min(depleted.params) > 1.2 * half_life_min(healthy.params)
     assert np.interp(4.0, T_H, depleted.percent_id("liver")) < np.interp(4.0, T_H, healthy.percent_id("liver"))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13: blood AUC is carried by the stealth subpopulation, which macrophages hardly take up, so "
+    "depletion raises it only ~1.1-fold; the published result (much slower clearance) is not reproduced",
+)
+def test_macrophage_depletion_raises_blood_auc(healthy):
+    depleted = _simulate("macrophage_depletion")
+    assert _auc(depleted, "blood") > 1.2 * _auc(healthy, "blood")
+
+
+def test_macrophage_depletion_removes_only_the_macrophage_terms(mouse):
+    """Regression test for #13: the scenario acts on the clodronate-sensitive terms, nothing else."""
+    depleted = exopk.load_parameters("mouse", scenarios="macrophage_depletion")
+    changed = {name for name in mouse.values if depleted[name] != mouse[name]}
+
+    assert changed == {"liver_macrophage_uptake_per_h", "spleen_macrophage_uptake_per_h"}
+    # The non-macrophage shares of uptake clearance stay (literature-3.md BD4: liver 33 %, spleen 24 %).
+    for organ, share in (("liver", 0.67), ("spleen", 0.76)):
+        total = mouse[f"{organ}_macrophage_uptake_per_h"] + mouse[f"{organ}_uptake_vascular_per_h"]
+        assert mouse[f"{organ}_macrophage_uptake_per_h"] == pytest.approx(share * total, rel=1e-5)
+        assert depleted[f"{organ}_uptake_vascular_per_h"] == pytest.approx((1 - share) * total, rel=1e-5)
+
+
+def test_depleted_mice_still_accumulate_evs_in_liver_and_spleen():
+    """literature-3.md B8: in depleted mice sEVs 'gradually accumulated in the liver and spleen'."""
+    depleted = _simulate("macrophage_depletion")
+    for organ in ("liver", "spleen"):
+        assert np.interp(0.5, T_H, depleted.percent_id(organ)) > 1.0
 
 
 @pytest.mark.parametrize("name", ["ischaemic_stroke", "intracerebral_haemorrhage"])
 def test_brain_injury_raises_brain_exposure(healthy, name):
     injured = _simulate(name)
 
-    assert _auc(injured, "brain") > 1.2 * _auc(healthy, "brain")
+    # Brain tissue (extravascular): since issue 13 the stealth subpopulation keeps EVs in the brain's
+    # residual blood for hours, which the injury does not change.
+    def tissue_auc(result):
+        return np.trapezoid(result.extravascular_percent_id("brain"), T_H)
+
+    assert tissue_auc(injured) > 1.2 * tissue_auc(healthy)
     # The blood phase hardly moves: the brain is a small sink.
     assert _auc(injured, "blood") == pytest.approx(_auc(healthy, "blood"), rel=1e-2)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 13: the stealth subpopulation (hardly recognised by macrophages) carries most of the blood AUC, "
+    "so tripling macrophage uptake barely shortens it; Driedonks 2022 reports 'strongly decreased' circulation",
+)
 def test_repeated_dosing_shortens_circulation(healthy):
     later_dose = _simulate("repeated_dosing")
 

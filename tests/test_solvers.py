@@ -40,6 +40,13 @@ REGIMENS = {
 regimens = pytest.mark.parametrize("regimen", list(REGIMENS.values()), ids=list(REGIMENS))
 
 
+@pytest.fixture(scope="session")
+def params() -> exopk.ModelParameters:
+    """One EV population: these tests check the solvers against the rate matrices of one parameter
+    set (the default mixture of subpopulations, issue 13, is tested in test_subpopulations.py)."""
+    return exopk.load_parameters().single()
+
+
 def assert_close_to_reference(actual, reference, *, rtol: float, atol: float) -> None:
     """|actual - reference| <= atol + rtol |reference| everywhere (reference second)."""
     np.testing.assert_allclose(actual, reference, rtol=rtol, atol=atol)
@@ -171,12 +178,12 @@ def test_exact_equals_ode_with_infinite_capacity(params, regimen):
 
 def test_huge_finite_capacity_equals_linear_model(params):
     """Capacity 1e30 particles: saturation g = 1 - A_m/cap differs from 1 by < 1e-17."""
-    huge = params.replace(**{f"{organ}_capacity_particles": 1e30 for organ in exopk.ORGANS})
+    huge = params.single().replace(**{f"{organ}_capacity_particles": 1e30 for organ in exopk.ORGANS})
     regimen = REGIMENS["bolus+infusion+bolus"]
 
     assert not huge.is_linear
     nonlinear = exopk.simulate(huge, regimen, T_H)  # method chosen: ode
-    linear = exopk.simulate(params, regimen, T_H)
+    linear = exopk.simulate(params.single(), regimen, T_H)
 
     assert nonlinear.method == "ode"
     assert_close_to_reference(
@@ -189,8 +196,8 @@ def saturation(params):
     """Dose 1e13 particles against a liver capacity of 1e12 (Kupffer-cell saturation)."""
     t_h = np.array([0.0, 1 / 60, 5 / 60, 0.25, 0.5])
     bolus = exopk.IVBolus(dose_particles=1e13)
-    saturable = exopk.simulate(params.replace(liver_capacity_particles=1e12), bolus, t_h)
-    linear = exopk.simulate(params, bolus, t_h)
+    saturable = exopk.simulate(params.single().replace(liver_capacity_particles=1e12), bolus, t_h)
+    linear = exopk.simulate(params.single(), bolus, t_h)
     return saturable, linear
 
 
@@ -198,11 +205,15 @@ def test_saturation_lowers_liver_uptake_early(saturation):
     saturable, linear = saturation
 
     assert np.all(saturable.percent_id("liver")[1:] < linear.percent_id("liver")[1:])
-    # Liver cells cannot hold more than their capacity (1e12 = 10 %ID); vascular and tissue
-    # pools of the liver come on top, but far below the linear model's 60-70 %ID.
-    cells = saturable.amounts_particles[:, exopk.model.STATES.index("liver_cells")]
-    assert np.all(cells <= 1e12 * (1 + 1e-6))
-    assert saturable.percent_id("liver")[-1] < 0.5 * linear.percent_id("liver")[-1]
+    # The capacity limits the macrophage (Kupffer) term only (issue 13): once saturated, the liver
+    # takes up EVs through its non-macrophage pathway alone, so it holds at least what a liver
+    # without macrophage uptake holds, and far less than the linear model.
+    no_macrophages = exopk.simulate(
+        saturable.params.replace(liver_macrophage_uptake_per_h=0.0, liver_capacity_particles=np.inf),
+        exopk.IVBolus(dose_particles=1e13),
+        saturable.t_h,
+    )
+    assert np.all(saturable.percent_id("liver")[1:] > no_macrophages.percent_id("liver")[1:])
 
 
 def test_saturation_keeps_evs_in_blood_longer(saturation):
@@ -214,7 +225,7 @@ def test_saturation_keeps_evs_in_blood_longer(saturation):
 
 
 def test_exact_method_refuses_non_linear_model(params):
-    saturable = params.replace(liver_capacity_particles=1e12)
+    saturable = params.single().replace(liver_capacity_particles=1e12)
 
     for method in ("exact", "expm"):
         with pytest.raises(exopk.InputError, match=rf"`method`='{method}' needs the linear model.*use method='ode'"):
@@ -371,6 +382,8 @@ def test_exact_conserves_mass_with_slow_modes_in_a_stiff_model(params):
         for organ, values in STIFF_SLOW_KINETICS.items()
         for key, value in zip(_KINETIC_KEYS, values, strict=True)
     }
+    # The case predates the macrophage terms (issue 13): all vascular uptake is in uptake_vascular_per_h.
+    changes.update({f"{organ}_macrophage_uptake_per_h": 0.0 for organ in STIFF_SLOW_KINETICS})
     model = params.replace(**changes)
     t_h = np.array([0.0, 1.0, 12.0, 48.0])
 
@@ -458,7 +471,9 @@ def test_batch_auc_equals_fine_grid_trapezoid_of_single_runs(params, variations)
     events_h = [0.0, 1.0, 7.0, 24.0, 48.0]
     pieces = []
     for event, next_event in zip(events_h[:-1], events_h[1:], strict=True):
-        pieces += [(event, event + 0.05, 4000), (event + 0.05, event + 1.0, 1900)]
+        # 12000 intervals in the first 3 min: with blood counted once (issue 13) the venous pool turns
+        # over every ~0.7 s in the mouse, and the quadrature must resolve that mode.
+        pieces += [(event, event + 0.05, 12000), (event + 0.05, event + 1.0, 1900)]
         if next_event > event + 1.0:
             pieces.append((event + 1.0, next_event, 100 * round(next_event - event - 1.0)))
     trapezoid_fine = np.zeros_like(batch.auc_percent_id_h)

@@ -71,7 +71,7 @@ def test_human_flows_are_read_in_ml_per_min():
     human = exopk.load_parameters("human")
 
     assert human["cardiac_output_ml_per_h"] == pytest.approx(6500.0 * 60.0, rel=1e-15)
-    # Total hepatic flow 0.245 of cardiac output; the hepatic artery, 0.065, is derived.
+    # Hepatic artery 0.065 of cardiac output (its own source); the total 0.245 is derived.
     assert human["liver_arterial_flow_ml_per_h"] == pytest.approx(0.065 * 6500.0 * 60.0, rel=1e-12)
 
 
@@ -79,13 +79,64 @@ def test_organ_volumes_lie_within_body_weight(species_params):
     """Organs + circulating blood + rest make up the body, and every part is positive."""
     p = species_params
     organ_ml = [p[f"{o}_volume_ml"] for o in exopk.ORGANS]  # rest is derived
-    total_ml = sum(organ_ml) + p["blood_volume_ml"]
+    total_ml = sum(organ_ml) + p["circulating_blood_volume_ml"]
 
     assert all(v > 0 for v in organ_ml)
+    assert p["circulating_blood_volume_ml"] > 0
     assert total_ml == pytest.approx(p["body_weight_g"] / p["tissue_density_g_per_ml"], rel=1e-12)
     named = sum(organ_ml[:-1]) + p["blood_volume_ml"]
     assert named < 0.25 * p["body_weight_g"]  # five organs and blood are a minority of the body
-    assert p["rest_volume_ml"] > 0.5 * p["body_weight_g"]
+
+
+# Regression test for #13: blood was counted twice (circulating pools + organ vascular blood).
+# Total blood volume as a fraction of body weight, from the sources named in each species file:
+# mouse Brown 1997 0.049, rat 0.074 (nanhung/toxics-3511523), human ICRP 89 5.6 L of 70 kg (literature.md §5).
+TOTAL_BLOOD_FRACTION_OF_BW = {"mouse": 0.049, "rat": 0.074, "human": 5.6 / 70.0}
+
+
+def test_blood_is_counted_once(species_params):
+    """Circulating pools + every organ's residual blood = the sourced total blood volume."""
+    p = species_params
+    vol = volumes(p.values)
+    circulating = vol.state_ml[state_index("blood_venous")] + vol.state_ml[state_index("blood_arterial")]
+    residual = sum(vol.state_ml[state_index(f"{o}_vascular")] for o in exopk.ORGANS)
+
+    assert circulating + residual == pytest.approx(p["blood_volume_ml"], rel=1e-12)
+    assert p["blood_volume_ml"] / p["body_weight_g"] == pytest.approx(TOTAL_BLOOD_FRACTION_OF_BW[p.species], rel=1e-3)
+    assert 0.04 <= p["blood_volume_ml"] / p["body_weight_g"] <= 0.08
+
+
+# Flows as fractions of cardiac output, each from its own source (literature.md §5a-c):
+# hepatic artery (mouse Lin-lab G2 "Brown 1997 Table 23" 0.02; rat Nano-iPBPK 0.021; human ICRP 89 0.065),
+# gut (mouse 1.5 mL/min Davies & Morris; rat 0.101; human 0.15), spleen (mouse 0.1573 mL/min; rat 0.0085; human 0.03).
+SOURCED_FLOWS = {
+    "mouse": {"cardiac_output": 13.98, "hepatic_artery": 0.02 * 13.98, "gut": 1.5, "spleen": 0.1573, "kidney": 1.272},
+    "rat": {"cardiac_output": 82.5, "hepatic_artery": 0.021 * 82.5, "gut": 0.101 * 82.5, "spleen": 0.0085 * 82.5},
+    "human": {"cardiac_output": 6500.0, "hepatic_artery": 0.065 * 6500, "gut": 0.15 * 6500, "spleen": 0.03 * 6500},
+}
+
+
+def test_flows_match_their_sources_and_portal_flow_is_gut_plus_spleen(species_params):
+    p = species_params
+    sourced = SOURCED_FLOWS[p.species]
+    names = {
+        "cardiac_output": "cardiac_output_ml_per_h",
+        "hepatic_artery": "liver_hepatic_artery_flow_ml_per_h",
+        "gut": "gut_blood_flow_ml_per_h",
+        "spleen": "spleen_blood_flow_ml_per_h",
+        "kidney": "kidney_blood_flow_ml_per_h",
+    }
+    for key, ml_per_min in sourced.items():
+        assert p[names[key]] == pytest.approx(ml_per_min * 60.0, rel=2e-3), key
+    portal = p["gut_blood_flow_ml_per_h"] + p["spleen_blood_flow_ml_per_h"]
+    assert p["liver_blood_flow_ml_per_h"] == pytest.approx(p["liver_hepatic_artery_flow_ml_per_h"] + portal, rel=1e-12)
+
+
+def test_rat_lung_and_spleen_volumes_follow_httk_not_kreyling():
+    """Regression test for #13: rat lung and spleen were 48 % and 90 % above Brown 1997."""
+    rat = exopk.load_parameters("rat")
+    assert rat["lung_volume_ml"] == pytest.approx(0.00476 * 250.0, rel=1e-3)
+    assert rat["spleen_volume_ml"] == pytest.approx(0.001898 * 250.0, rel=1e-3)
 
 
 def test_derived_flows_are_positive(species_params):
@@ -138,6 +189,8 @@ def test_human_blood_half_life_is_longer_than_mouse():
     rat = _blood_half_life_min(exopk.load_parameters("rat"))
     human = _blood_half_life_min(exopk.load_parameters("human"))
 
+    # the joint fit (issue 13) reconciles 2 min (Takahashi 2013) and 7 min (Matsumoto 2020)
+    assert 2.0 < mouse < 7.0
     assert mouse < rat < human
     # Rate constants scale with BW^-0.25, so half-lives lengthen roughly by (70000/25)^0.25 = 7.3.
     assert 3.0 < human / mouse < 20.0

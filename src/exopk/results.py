@@ -99,7 +99,11 @@ class SimulationResult:
         ``"exact"`` (eigen-decomposition), ``"expm"`` (matrix-exponential stepping) or
         ``"ode"`` (stiff integrator).
     metadata : Mapping[str, Any]
-        Species, EV preparation, parameter files, eigenvector condition number.
+        Species, EV preparation, parameter files, eigenvector condition number; for a mixture,
+        ``"subpopulations"`` (name -> share).
+    parts : Mapping[str, SimulationResult]
+        For a mixture of EV subpopulations, each one's part (amounts weighted by its share);
+        ``amounts_particles`` is their sum. Empty for a single population.
     """
 
     t_h: np.ndarray
@@ -113,6 +117,20 @@ class SimulationResult:
     organ_volumes_ml: np.ndarray
     metadata: Mapping[str, Any] = field(default_factory=dict)
     states: tuple[str, ...] = STATES
+    parts: Mapping[str, SimulationResult] = field(default_factory=dict)
+
+    def subpopulation(self, name: str) -> SimulationResult:
+        """The part of this result carried by one EV subpopulation (its share of the dose, %ID of the whole dose).
+
+        Raises
+        ------
+        SimulationError
+            No subpopulation of that name (a single population has none).
+        """
+        if name not in self.parts:
+            choices = ", ".join(self.parts) or "none: the parameters have no subpopulations"
+            raise SimulationError(f"unknown subpopulation {name!r}; expected one of: {choices}.")
+        return self.parts[name]
 
     @property
     def organs(self) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Mapping, Sequence
@@ -207,6 +208,32 @@ def simulate(
         )
     if solver not in ("BDF", "Radau", "LSODA"):
         raise InputError(f"`solver` must be 'BDF', 'Radau' or 'LSODA'; got {solver!r}.")
+    if params.subpopulations:
+        if not params.is_linear:
+            raise InputError(
+                "capacity-limited uptake couples the EV subpopulations (they share the macrophages), so they "
+                "cannot be superposed; simulate one population with `params.single()`, or set every "
+                "`capacity_particles` to inf."
+            )
+        parts = [
+            (
+                name,
+                share,
+                simulate(
+                    p,
+                    regimen,
+                    t_h,
+                    method=method,
+                    rtol=rtol,
+                    atol_particles=atol_particles,
+                    solver=solver,
+                    doses_after_end=doses_after_end,
+                    fallback=fallback,
+                ),
+            )
+            for name, share, p in params.parts()
+        ]
+        return superpose(params, parts)
     K, E = rate_matrices(params.values)
     K, E = K[0], E[0]
     administered = events.administered(t)
@@ -247,6 +274,33 @@ def simulate(
         state_volumes_ml=vol.state_ml,
         organ_volumes_ml=vol.organ_ml,
         metadata=metadata,
+    )
+
+
+def superpose(params: ModelParameters, parts) -> SimulationResult:
+    """The mixture's result: subpopulation results summed with their shares (the model is linear).
+
+    .. math:: A(t) = \\sum_s w_s A_s(t),\\quad \\sum_s w_s = 1
+
+    Each part (``result.parts[name]``) holds that subpopulation's share of the dose, in %ID of
+    the whole dose.
+    """
+    scaled = {name: dataclasses.replace(r, amounts_particles=share * r.amounts_particles) for name, share, r in parts}
+    first = parts[0][2]
+    amounts = sum(r.amounts_particles for r in scaled.values())
+    methods = sorted({r.method for _, _, r in parts})
+    metadata = dict(first.metadata)
+    metadata["subpopulations"] = {name: share for name, share, _ in parts}
+    fallbacks = {name: r.metadata["fallback"] for name, _, r in parts if "fallback" in r.metadata}
+    if fallbacks:
+        metadata["fallback"] = "; ".join(f"{name}: {why}" for name, why in fallbacks.items())
+    conds = [
+        r.metadata["eigenvector_condition_number"] for _, _, r in parts if "eigenvector_condition_number" in r.metadata
+    ]
+    if conds:
+        metadata["eigenvector_condition_number"] = max(conds)
+    return dataclasses.replace(
+        first, amounts_particles=amounts, params=params, method="+".join(methods), metadata=metadata, parts=scaled
     )
 
 
@@ -430,16 +484,24 @@ def simulate_batch(
             "set, which steps through dose intervals in memory independent of the number of doses."
         )
     member = organ_membership()[:-1, :N_LIVE]  # reported organs except `eliminated`
-    modal = batch_modal(values, events, member, workers=workers)
-    bad = np.flatnonzero(ill_conditioned(modal["cond"]))
-    fallback: dict[int, np.ndarray] = {}
-    fallback_auc: dict[int, np.ndarray] = {}
-    if bad.size:
-        K_bad, E_bad = rate_matrices({name: np.broadcast_to(v, (n_sets,))[bad] for name, v in values.items()})
-        for s, K_s, E_s in zip(bad, K_bad, E_bad, strict=True):
-            full = expm_single(K_s, E_s, events, t, integrals=True)
-            fallback[int(s)] = full[:, :N_LIVE] @ member.T
-            fallback_auc[int(s)] = full[-1, N_LIVE + N_SINK :] @ member.T  # exact integral from time 0
+    # A mixture of EV subpopulations is solved per subpopulation and summed with the shares
+    # (superposition; every set shares the same mixture).
+    mixture = [(sub.share, sub.apply(values)) for sub in params.subpopulations] or [(1.0, values)]
+    solved = []
+    n_fallback = 0
+    for share, part_values in mixture:
+        modal = batch_modal(part_values, events, member, workers=workers)
+        bad = np.flatnonzero(ill_conditioned(modal["cond"]))
+        fallback: dict[int, np.ndarray] = {}
+        fallback_auc: dict[int, np.ndarray] = {}
+        if bad.size:
+            K_bad, E_bad = rate_matrices({name: np.broadcast_to(v, (n_sets,))[bad] for name, v in part_values.items()})
+            for s, K_s, E_s in zip(bad, K_bad, E_bad, strict=True):
+                full = expm_single(K_s, E_s, events, t, integrals=True)
+                fallback[int(s)] = full[:, :N_LIVE] @ member.T
+                fallback_auc[int(s)] = full[-1, N_LIVE + N_SINK :] @ member.T  # exact integral from time 0
+        n_fallback += len(fallback)
+        solved.append((share, modal, fallback, fallback_auc))
 
     n_org = member.shape[0] + 1
     administered = events.administered(t)
@@ -456,9 +518,17 @@ def simulate_batch(
         # Each thread keeps a workspace from block to block (see batch_amounts).
         if not hasattr(per_thread, "workspace"):
             per_thread.workspace = {}
-        live = batch_amounts(modal, events, t[sl], workspace=per_thread.workspace)
-        for s, amounts in fallback.items():
-            live[s] = amounts[sl]
+        live = None
+        for k, (share, modal, fallback, _) in enumerate(solved):
+            part = batch_amounts(modal, events, t[sl], workspace=per_thread.workspace.setdefault(k, {}))
+            for s, amounts in fallback.items():
+                part[s] = amounts[sl]
+            if len(solved) == 1:
+                live = part
+            elif live is None:
+                live = share * part
+            else:
+                live += share * part
         # (time, organ) rows with the sets contiguous, as the percentile selection wants
         rows = np.empty((live.shape[1], n_org, n_sets))
         for s0 in range(0, n_sets, 1024):  # transpose in pieces that stay in cache: ~2x faster
@@ -485,7 +555,7 @@ def simulate_batch(
     # A mode drops out once decayed below e^-45 in every set, so blocks get longer once only
     # the slow modes are left.
     n_threads = default_workers() if workers is None else workers
-    slowest = modal["lam"].real.max(axis=0)  # per mode rank (slowest first), over the sets
+    slowest = np.max([m["lam"].real.max(axis=0) for _, m, _, _ in solved], axis=0)  # per mode rank, over sets
     starts = np.concatenate([events.bolus_t_h, events.infusion_start_h])
     ends = np.concatenate([events.bolus_t_h, events.infusion_end_h])
     clock = np.maximum(0.0, t[:, None] - ends[None, :])  # (n_times, n_events)
@@ -503,9 +573,12 @@ def simulate_batch(
         start += size
     map_threads(run_block, blocks, n_threads)
 
-    auc = batch_auc(modal, events, float(t[-1]))
-    for set_index, value in fallback_auc.items():
-        auc[set_index] = value
+    auc = 0.0
+    for share, modal, _, fallback_auc in solved:
+        part_auc = batch_auc(modal, events, float(t[-1]))
+        for s, value in fallback_auc.items():
+            part_auc[s] = value
+        auc = auc + share * part_auc
     auc_all = np.empty((n_sets, n_org))
     auc_all[:, :-1] = auc
     auc_all[:, -1] = _administered_integral(events, float(t[-1])) - auc.sum(axis=1)
@@ -525,8 +598,9 @@ def simulate_batch(
         varied=tuple(variations),
         n_sets=n_sets,
         metadata={
-            "n_expm_fallback": len(fallback),
+            "n_expm_fallback": n_fallback,
             "doses_after_end": late,
+            "subpopulations": {sub.name: sub.share for sub in params.subpopulations},
             "time_block": max(sl.stop - sl.start for sl in blocks),
             "species": params.species,
             "scenarios": params.scenarios,

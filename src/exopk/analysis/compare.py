@@ -109,12 +109,13 @@ def auc_to_infinity(params: ModelParameters, regimen: Regimen | Dose | Sequence[
     given = events.bolus_amounts.sum(axis=0) + (
         (events.infusion_end_h - events.infusion_start_h) @ events.infusion_rates
     )
-    K, E = rate_matrices(params.values)
-    reach, sub, _, _ = restrict_to_reached(K[0], E[0], events)
-    if np.linalg.cond(sub) > 1e13:  # a reachable state without a way out: no finite AUC
-        raise ParameterError("a dose reaches states with no elimination; the AUC to infinity is infinite.")
     amount_h = np.zeros(N_LIVE)
-    amount_h[reach] = -np.linalg.solve(sub, given[reach])
+    for _name, share, part in params.parts():  # EV subpopulations add (superposition)
+        K, E = rate_matrices(part.values)
+        reach, sub, _, _ = restrict_to_reached(K[0], E[0], events)
+        if np.linalg.cond(sub) > 1e13:  # a reachable state without a way out: no finite AUC
+            raise ParameterError("a dose reaches states with no elimination; the AUC to infinity is infinite.")
+        amount_h[reach] += -share * np.linalg.solve(sub, given[reach])
     auc = _exposure_matrix() @ amount_h * (100.0 / dose)
     return dict(zip(EXPOSURE_COMPARTMENTS, auc.tolist(), strict=True))
 
@@ -148,9 +149,11 @@ def auc_to_time(params: ModelParameters, regimen: Regimen | Dose | Sequence[Dose
     reg = as_regimen(regimen).for_body_weight(params.values["body_weight_g"] / 1000.0)
     check_routes(params, reg)
     _refuse_steady_state(reg, "auc_to_time")
-    K, E = rate_matrices(params.values)
-    full = expm_single(K[0], E[0], reg.events(), np.array([0.0, float(t_end_h)]), integrals=True)
-    amount_h = full[-1, N_LIVE + E.shape[1] :]
+    amount_h = 0.0
+    for _name, share, part in params.parts():  # EV subpopulations add (superposition)
+        K, E = rate_matrices(part.values)
+        full = expm_single(K[0], E[0], reg.events(), np.array([0.0, float(t_end_h)]), integrals=True)
+        amount_h = amount_h + share * full[-1, N_LIVE + E.shape[1] :]
     auc = _exposure_matrix() @ amount_h * (100.0 / reg.total_particles)
     return dict(zip(EXPOSURE_COMPARTMENTS, auc.tolist(), strict=True))
 

@@ -250,13 +250,20 @@ def sample_population(
 
 def portable(params: ModelParameters) -> tuple:
     """Picklable form of a parameter set (its mappings are read-only proxies)."""
-    return dict(params.values), dict(params.sources), params.species, params.ev, tuple(params.files)
+    return (
+        dict(params.values),
+        dict(params.sources),
+        params.species,
+        params.ev,
+        tuple(params.files),
+        tuple(params.subpopulations),
+    )
 
 
 def restore(state: tuple) -> ModelParameters:
     """Inverse of :func:`portable`."""
-    values, sources, species, ev, files = state
-    return ModelParameters(values, sources, species=species, ev=ev, files=files)
+    values, sources, species, ev, files, subpopulations = state
+    return ModelParameters(values, sources, species=species, ev=ev, files=files, subpopulations=subpopulations)
 
 
 def solve_chunk(

@@ -183,6 +183,162 @@ def _reaction(libsbml, model, rid: str, reactant: str | None, product: str | Non
     return reaction
 
 
+def _suffix(name: str) -> str:
+    """Id suffix of a subpopulation's states, e.g. ``"__stealth"``."""
+    return "__" + "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+
+
+def _add_population(libsbml, model, part: ModelParameters, events, x: str, share: float) -> None:
+    """Compartments, species, transfers, saturation terms and dosing of one EV (sub)population.
+
+    ``x`` suffixes every id of this population ("" for a single population); doses are multiplied
+    by ``share``, the population's fraction of the dose.
+    """
+    values = part.values
+    # Compartments and species, from the state lists.
+    state_ml = np.asarray(_volumes(values).state_ml, dtype=float).reshape(-1, len(LIVE_STATES))[0]
+    compartment_of: dict[str, str] = {}
+    for state, volume_ml in zip(LIVE_STATES, state_ml, strict=True):
+        c = model.createCompartment()
+        cid = f"V_{state}{x}"
+        depot = volume_ml == 0.0
+        _check(c.setId(cid), f"compartment {cid}")
+        _check(c.setSpatialDimensions(3), f"compartment {cid}")
+        _check(c.setSize(DEPOT_COMPARTMENT_ML if depot else float(volume_ml)), f"volume of {cid}")
+        _check(c.setUnits("mL"), f"compartment {cid}")
+        _check(c.setConstant(True), f"compartment {cid}")
+        if depot:
+            _check(c.setNotes(_notes(_DEPOT_NOTE.format(state=state))), f"notes of {cid}")
+        compartment_of[state + x] = cid
+    if model.getCompartment(SINK_COMPARTMENT) is None:
+        sink = model.createCompartment()
+        _check(sink.setId(SINK_COMPARTMENT), "sink compartment")
+        _check(sink.setSpatialDimensions(3), "sink compartment")
+        _check(sink.setSize(1.0), "sink compartment")
+        _check(sink.setUnits("mL"), "sink compartment")
+        _check(sink.setConstant(True), "sink compartment")
+        _check(
+            sink.setNotes(
+                _notes("Notional 1 mL compartment holding the cumulative elimination states (amounts only).")
+            ),
+            "sink compartment notes",
+        )
+    for state in SINK_STATES:
+        compartment_of[state + x] = SINK_COMPARTMENT
+
+    live_index = {state: k for k, state in enumerate(LIVE_STATES)}
+    initial = np.zeros(len(LIVE_STATES))
+    later_boluses: dict[float, np.ndarray] = {}
+    for t_h, amounts in zip(events.bolus_t_h, events.bolus_amounts, strict=True):
+        if t_h == 0.0:
+            initial += share * amounts
+        else:
+            later_boluses[float(t_h)] = later_boluses.get(float(t_h), np.zeros(len(LIVE_STATES))) + share * amounts
+    for state in STATES:
+        s = model.createSpecies()
+        _check(s.setId(state + x), f"species {state}{x}")
+        _check(s.setCompartment(compartment_of[state + x]), f"species {state}")
+        _check(s.setInitialAmount(float(initial[live_index[state]]) if state in live_index else 0.0), state)
+        _check(s.setSubstanceUnits("particle"), f"species {state}")
+        _check(s.setHasOnlySubstanceUnits(True), f"species {state}")
+        _check(s.setBoundaryCondition(False), f"species {state}")
+        _check(s.setConstant(False), f"species {state}")
+        kind = "sink (cumulative elimination)" if state in SINK_STATES else "live state"
+        _check(s.setNotes(_notes(f"Amount of intact EVs in {state} (particles); {kind}.")), f"notes of {state}")
+
+    # Linear transfers, generically from the model's transfer list.
+    for k, t in enumerate(transfers(values)):
+        rate_per_h = float(np.asarray(t.rate_per_h).reshape(-1)[0])
+        pid = f"rate_{k}_{t.source}_to_{t.target}{x}"
+        p = _parameter(model, pid, rate_per_h, "per_hour")
+        names = " ".join(dict.fromkeys(t.parameters))
+        _check(
+            p.setNotes(_notes(f"First-order {t.kind} rate {t.source} -> {t.target} (1/h), computed from: {names}.")),
+            f"notes of {pid}",
+        )
+        _check(
+            p.setAnnotation(_annotation("transfer", source=t.source, target=t.target, kind=t.kind, parameters=names)),
+            f"annotation of {pid}",
+        )
+        _reaction(
+            libsbml,
+            model,
+            f"transfer_{k}_{t.source}_to_{t.target}{x}",
+            t.source + x,
+            t.target + x,
+            f"{pid} * {t.source}{x}",
+        )
+
+    # Capacity-limited (saturable) vascular uptake: the saturated share of the linear uptake moves back.
+    cap = capacity_terms(part)
+    for v_idx, m_idx in zip(cap.vascular, cap.cells, strict=True):
+        vascular, cells = LIVE_STATES[v_idx] + x, LIVE_STATES[m_idx] + x
+        organ = LIVE_STATES[v_idx].removesuffix("_vascular")
+        k_uv, capacity = f"{organ}_macrophage_uptake_per_h", f"{organ}_capacity_particles"
+        # min/max (SBML L3V2), not piecewise: libroadrunner turns piecewise conditions into root-finding
+        # events, and in the sliding motion along A_m = capacity that cost it ~3e-6 (1e-3 with small steps);
+        # with min/max it agrees with exopk's ODE solvers to ~3e-9 (measured).
+        saturation = f"min(1 dimensionless, max(0 particle, {cells}) / {capacity})"
+        r = _reaction(libsbml, model, f"saturation_{organ}{x}", cells, vascular, f"{k_uv} * {saturation} * {vascular}")
+        _check(
+            r.setNotes(
+                _notes(
+                    f"Capacity-limited uptake in {organ}: the linear uptake {k_uv} * {vascular} is reduced by the "
+                    f"factor max(0, 1 - {cells}/{capacity}); this reaction returns the saturated share."
+                )
+            ),
+            f"notes of saturation_{organ}{x}",
+        )
+
+    # Boluses after t = 0: events adding to the target states.
+    for n, (t_h, amounts) in enumerate(sorted(later_boluses.items())):
+        targets = [(LIVE_STATES[j] + x, float(a)) for j, a in enumerate(amounts) if a != 0.0]
+        _event(
+            libsbml,
+            model,
+            f"bolus_{n}{x}",
+            t_h,
+            [(state, f"{state} + {amount!r} particle") for state, amount in targets],
+            f"Bolus at {t_h:g} h: " + ", ".join(f"{a:.6g} particles into {s}" for s, a in targets) + ".",
+        )
+
+    # Infusions: a rate parameter per infusion and target state, switched by events.
+    for n, (start_h, end_h, rates) in enumerate(
+        zip(events.infusion_start_h, events.infusion_end_h, events.infusion_rates, strict=True)
+    ):
+        for j, rate in enumerate(rates):
+            if rate == 0.0:
+                continue
+            state = LIVE_STATES[j] + x
+            rate = share * rate
+            pid = f"infusion_{n}_{state}_particles_per_h"
+            p = _parameter(model, pid, rate if start_h == 0.0 else 0.0, "particles_per_hour", constant=False)
+            _check(
+                p.setNotes(
+                    _notes(f"Infusion {n} into {state}: {rate:.6g} particles/h from {start_h:g} h to {end_h:g} h.")
+                ),
+                f"notes of {pid}",
+            )
+            if start_h > 0.0:
+                _event(
+                    libsbml,
+                    model,
+                    f"infusion_{n}_{state}_start",
+                    float(start_h),
+                    [(pid, f"{float(rate)!r} particles_per_hour")],
+                    f"Infusion {n} into {state} starts.",
+                )
+            _event(
+                libsbml,
+                model,
+                f"infusion_{n}_{state}_end",
+                float(end_h),
+                [(pid, "0 particles_per_hour")],
+                f"Infusion {n} into {state} stops.",
+            )
+            _reaction(libsbml, model, f"infusion_{n}_{state}", None, state, pid)
+
+
 def sbml_document(params: ModelParameters, regimen: Regimen | Dose | Sequence[Dose]):
     """Build the ``libsbml.SBMLDocument`` of a model and regimen (see :func:`export_sbml`)."""
     from exopk._version import __version__
@@ -200,6 +356,11 @@ def sbml_document(params: ModelParameters, regimen: Regimen | Dose | Sequence[Do
         raise DosingError(
             "SBML export does not take steady-state (ss=1) doses or resets (EVID 3/4): SBML has no periodic "
             "steady state; export the repeated doses (ii_h, addl) from time 0 instead."
+        )
+    if params.subpopulations and not params.is_linear:
+        raise InputError(
+            "capacity-limited uptake couples the EV subpopulations, so they cannot be exported as separate "
+            "linear systems; export one population with `params.single()`."
         )
 
     doc = libsbml.SBMLDocument(SBML_LEVEL, SBML_VERSION)
@@ -232,54 +393,6 @@ def sbml_document(params: ModelParameters, regimen: Regimen | Dose | Sequence[Do
     ):
         _check(getattr(model, attr)(unit), f"model {attr}")
 
-    # Compartments and species, from the state lists.
-    state_ml = np.asarray(_volumes(params.values).state_ml, dtype=float).reshape(-1, len(LIVE_STATES))[0]
-    compartment_of: dict[str, str] = {}
-    for state, volume_ml in zip(LIVE_STATES, state_ml, strict=True):
-        c = model.createCompartment()
-        cid = f"V_{state}"
-        depot = volume_ml == 0.0
-        _check(c.setId(cid), f"compartment {cid}")
-        _check(c.setSpatialDimensions(3), f"compartment {cid}")
-        _check(c.setSize(DEPOT_COMPARTMENT_ML if depot else float(volume_ml)), f"volume of {cid}")
-        _check(c.setUnits("mL"), f"compartment {cid}")
-        _check(c.setConstant(True), f"compartment {cid}")
-        if depot:
-            _check(c.setNotes(_notes(_DEPOT_NOTE.format(state=state))), f"notes of {cid}")
-        compartment_of[state] = cid
-    sink = model.createCompartment()
-    _check(sink.setId(SINK_COMPARTMENT), "sink compartment")
-    _check(sink.setSpatialDimensions(3), "sink compartment")
-    _check(sink.setSize(1.0), "sink compartment")
-    _check(sink.setUnits("mL"), "sink compartment")
-    _check(sink.setConstant(True), "sink compartment")
-    _check(
-        sink.setNotes(_notes("Notional 1 mL compartment holding the cumulative elimination states (amounts only).")),
-        "sink compartment notes",
-    )
-    for state in SINK_STATES:
-        compartment_of[state] = SINK_COMPARTMENT
-
-    live_index = {state: k for k, state in enumerate(LIVE_STATES)}
-    initial = np.zeros(len(LIVE_STATES))
-    later_boluses: dict[float, np.ndarray] = {}
-    for t_h, amounts in zip(events.bolus_t_h, events.bolus_amounts, strict=True):
-        if t_h == 0.0:
-            initial += amounts
-        else:
-            later_boluses[float(t_h)] = later_boluses.get(float(t_h), np.zeros(len(LIVE_STATES))) + amounts
-    for state in STATES:
-        s = model.createSpecies()
-        _check(s.setId(state), f"species {state}")
-        _check(s.setCompartment(compartment_of[state]), f"species {state}")
-        _check(s.setInitialAmount(float(initial[live_index[state]]) if state in live_index else 0.0), state)
-        _check(s.setSubstanceUnits("particle"), f"species {state}")
-        _check(s.setHasOnlySubstanceUnits(True), f"species {state}")
-        _check(s.setBoundaryCondition(False), f"species {state}")
-        _check(s.setConstant(False), f"species {state}")
-        kind = "sink (cumulative elimination)" if state in SINK_STATES else "live state"
-        _check(s.setNotes(_notes(f"Amount of intact EVs in {state} (particles); {kind}.")), f"notes of {state}")
-
     # Model parameters with units and sources.
     for row in params.table().itertuples(index=False):
         unit_id = _UNIT_IDS.get(row.unit)
@@ -288,94 +401,16 @@ def sbml_document(params: ModelParameters, regimen: Regimen | Dose | Sequence[Do
         _check(p.setNotes(_notes(note)), f"notes of {row.name}")
         _check(p.setAnnotation(_annotation("parameter", unit=row.unit, source=row.source)), row.name)
 
-    # Linear transfers, generically from the model's transfer list.
-    for k, t in enumerate(transfers(params.values)):
-        rate_per_h = float(np.asarray(t.rate_per_h).reshape(-1)[0])
-        pid = f"rate_{k}_{t.source}_to_{t.target}"
-        p = _parameter(model, pid, rate_per_h, "per_hour")
-        names = " ".join(dict.fromkeys(t.parameters))
-        _check(
-            p.setNotes(_notes(f"First-order {t.kind} rate {t.source} -> {t.target} (1/h), computed from: {names}.")),
-            f"notes of {pid}",
-        )
-        _check(
-            p.setAnnotation(_annotation("transfer", source=t.source, target=t.target, kind=t.kind, parameters=names)),
-            f"annotation of {pid}",
-        )
-        _reaction(libsbml, model, f"transfer_{k}_{t.source}_to_{t.target}", t.source, t.target, f"{pid} * {t.source}")
+    # One set of states per EV subpopulation (superposition of independent linear systems).
+    parts = params.parts()
+    for name, share, part in parts:
+        _add_population(libsbml, model, part, events, _suffix(name) if len(parts) > 1 else "", share)
 
-    # Capacity-limited (saturable) vascular uptake: the saturated share of the linear uptake moves back.
-    cap = capacity_terms(params)
-    for v_idx, m_idx in zip(cap.vascular, cap.cells, strict=True):
-        vascular, cells = LIVE_STATES[v_idx], LIVE_STATES[m_idx]
-        organ = vascular.removesuffix("_vascular")
-        k_uv, capacity = f"{organ}_uptake_vascular_per_h", f"{organ}_capacity_particles"
-        # min/max (SBML L3V2), not piecewise: libroadrunner turns piecewise conditions into root-finding
-        # events, and in the sliding motion along A_m = capacity that cost it ~3e-6 (1e-3 with small steps);
-        # with min/max it agrees with exopk's ODE solvers to ~3e-9 (measured).
-        saturation = f"min(1 dimensionless, max(0 particle, {cells}) / {capacity})"
-        r = _reaction(libsbml, model, f"saturation_{organ}", cells, vascular, f"{k_uv} * {saturation} * {vascular}")
-        _check(
-            r.setNotes(
-                _notes(
-                    f"Capacity-limited uptake in {organ}: the linear uptake {k_uv} * {vascular} is reduced by the "
-                    f"factor max(0, 1 - {cells}/{capacity}); this reaction returns the saturated share."
-                )
-            ),
-            f"notes of saturation_{organ}",
-        )
-
-    # Boluses after t = 0: events adding to the target states.
-    for n, (t_h, amounts) in enumerate(sorted(later_boluses.items())):
-        targets = [(LIVE_STATES[j], float(a)) for j, a in enumerate(amounts) if a != 0.0]
-        _event(
-            libsbml,
-            model,
-            f"bolus_{n}",
-            t_h,
-            [(state, f"{state} + {amount!r} particle") for state, amount in targets],
-            f"Bolus at {t_h:g} h: " + ", ".join(f"{a:.6g} particles into {s}" for s, a in targets) + ".",
-        )
-
-    # Infusions: a rate parameter per infusion and target state, switched by events.
-    for n, (start_h, end_h, rates) in enumerate(
-        zip(events.infusion_start_h, events.infusion_end_h, events.infusion_rates, strict=True)
-    ):
-        for j, rate in enumerate(rates):
-            if rate == 0.0:
-                continue
-            state = LIVE_STATES[j]
-            pid = f"infusion_{n}_{state}_particles_per_h"
-            p = _parameter(model, pid, rate if start_h == 0.0 else 0.0, "particles_per_hour", constant=False)
-            _check(
-                p.setNotes(
-                    _notes(f"Infusion {n} into {state}: {rate:.6g} particles/h from {start_h:g} h to {end_h:g} h.")
-                ),
-                f"notes of {pid}",
-            )
-            if start_h > 0.0:
-                _event(
-                    libsbml,
-                    model,
-                    f"infusion_{n}_{state}_start",
-                    float(start_h),
-                    [(pid, f"{float(rate)!r} particles_per_hour")],
-                    f"Infusion {n} into {state} starts.",
-                )
-            _event(
-                libsbml,
-                model,
-                f"infusion_{n}_{state}_end",
-                float(end_h),
-                [(pid, "0 particles_per_hour")],
-                f"Infusion {n} into {state} stops.",
-            )
-            _reaction(libsbml, model, f"infusion_{n}_{state}", None, state, pid)
-
-    # Reported organs: totals as assignment rules.
+    # Reported organs: totals as assignment rules (summed over subpopulations).
     member = organ_membership()
+    suffixes = [_suffix(name) for name, _, _ in parts] if len(parts) > 1 else [""]
     for organ, row in zip(REPORTED_ORGANS, member, strict=True):
-        states = [STATES[j] for j in np.flatnonzero(row)]
+        states = [STATES[j] + x for j in np.flatnonzero(row) for x in suffixes]
         pid = f"total_{organ}_particles"
         p = _parameter(model, pid, 0.0, "particle", constant=False)
         _check(p.setNotes(_notes(f"Intact EVs in {organ}: " + " + ".join(states) + ".")), f"notes of {pid}")
@@ -478,9 +513,12 @@ def roadrunner_amounts(
         t = np.asarray(t_h, dtype=float)
         longest_h = float(np.max(np.diff(t))) if t.size > 1 else 0.0
         rr.integrator.maximum_num_steps = max(20_000, int(2 * longest_h / max_step_h))
-    rr.timeCourseSelections = ["time", *STATES]
-    out = np.asarray(rr.simulate(times=np.asarray(t_h, dtype=float)))
-    return out[:, 1:]
+    ids = set(rr.model.getFloatingSpeciesIds())
+    suffixes = sorted({sid[len(STATES[0]) :] for sid in ids if sid.startswith(STATES[0])})  # "" or "__<name>"
+    rr.timeCourseSelections = ["time", *(state + x for x in suffixes for state in STATES)]
+    out = np.asarray(rr.simulate(times=np.asarray(t_h, dtype=float)))[:, 1:]
+    # Subpopulations are separate sets of states: their amounts add.
+    return out.reshape(out.shape[0], len(suffixes), len(STATES)).sum(axis=1)
 
 
 def copasi_amounts(
@@ -541,7 +579,9 @@ def copasi_amounts(
     finally:
         basico.remove_datamodel(model)
     frame = frame.reindex(t, method="nearest")  # COPASI's time column, to float round-off
-    amounts = frame[list(STATES)].to_numpy(dtype=float)
+    suffixes = sorted({str(c)[len(STATES[0]) :] for c in frame.columns if str(c).startswith(STATES[0])})
+    # Subpopulations are separate sets of states: their amounts add.
+    amounts = sum(frame[[state + x for state in STATES]].to_numpy(dtype=float) for x in suffixes)
     if amounts.shape[0] != t.size or not np.all(np.isfinite(amounts)):
         raise ExopkError(f"COPASI did not simulate the model to t = {t[-1]:g} h (non-finite or missing output).")
     return amounts

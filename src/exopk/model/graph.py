@@ -21,14 +21,17 @@ With :math:`C = A/V` and organ flow :math:`Q_i`, for each organ
 .. math::
 
     \\frac{dA_{v,i}}{dt} &= Q_i (C_{in,i} - C_{v,i}) - PS_i (C_{v,i} - C_{t,i}/K_i)
-        - k_{uv,i}\\, g_i\\, A_{v,i} + f_{rel,i} k_{rel,i} A_{m,i} \\\\
+        - (k_{mac,i}\\, g_i + k_{uv,i}) A_{v,i} + f_{rel,i} k_{rel,i} A_{m,i} \\\\
     \\frac{dA_{t,i}}{dt} &= PS_i (C_{v,i} - C_{t,i}/K_i) - k_{ut,i} A_{t,i}
         + (1 - f_{rel,i}) k_{rel,i} A_{m,i} \\\\
-    \\frac{dA_{m,i}}{dt} &= k_{uv,i}\\, g_i\\, A_{v,i} + k_{ut,i} A_{t,i} - (k_{rel,i} + k_{deg,i}) A_{m,i}
+    \\frac{dA_{m,i}}{dt} &= (k_{mac,i}\\, g_i + k_{uv,i}) A_{v,i} + k_{ut,i} A_{t,i} - (k_{rel,i} + k_{deg,i}) A_{m,i}
 
-where :math:`PS_i = (PS/Q)_i\\,Q_i`, :math:`g_i = \\max(0, 1 - A_{m,i}/\\mathrm{cap}_i)` (1 in
-the linear model), the vascular volume is :math:`f_{vas,i} V_i` and the tissue volume
-:math:`(1 - f_{vas,i}) V_i`. Inflow :math:`C_{in,i}` is arterial blood, except for the lung
+where :math:`k_{mac,i}` is the clodronate-sensitive (macrophage) uptake and :math:`k_{uv,i}` the
+non-macrophage vascular uptake (endothelium, B cells; in the lung, marginated leukocytes and
+monocytes: mice and humans have no pulmonary intravascular macrophages),
+:math:`PS_i = (PS/Q)_i\\,Q_i`, :math:`g_i = \\max(0, 1 - A_{m,i}/\\mathrm{cap}_i)` (1 in the linear model),
+the vascular volume is :math:`f_{vas,i} V_i` and the tissue volume :math:`(1 - f_{vas,i}) V_i`.
+Inflow :math:`C_{in,i}` is arterial blood, except for the lung
 (venous blood at the whole cardiac output) and the liver (hepatic artery plus the portal
 outflows of spleen and gut). Venous blood collects the outflows of liver, kidney, brain and
 the non-portal part of rest; arterial blood collects the lung outflow. Urine clears kidney
@@ -97,22 +100,25 @@ N_SINK = len(SINK_STATES)
 
 _REST_FLOW_PARAMETERS: tuple[str, ...] = (
     "cardiac_output_ml_per_h",
-    "liver_blood_flow_ml_per_h",
+    "liver_hepatic_artery_flow_ml_per_h",
     "spleen_blood_flow_ml_per_h",
     "kidney_blood_flow_ml_per_h",
     "brain_blood_flow_ml_per_h",
     "gut_blood_flow_ml_per_h",
 )
-"""Rest-of-body flow is cardiac output minus the other organs' flows (hepatic flow includes spleen and gut)."""
+"""Rest-of-body flow is cardiac output minus the other arterial inflows (hepatic artery, spleen, kidney, brain)."""
 
 
 def _volume_parameters() -> dict[str, tuple[str, ...]]:
     """Flat parameters each live state's volume is computed from."""
-    blood = ("blood_volume_ml", "arterial_blood_fraction")
-    out: dict[str, tuple[str, ...]] = {"blood_venous": blood, "blood_arterial": blood}
-    rest_volume = ("body_weight_g", "tissue_density_g_per_ml", "blood_volume_ml") + tuple(
-        f"{o}_volume_ml" for o in ORGANS if o != "rest"
+    rest_volume = (
+        ("body_weight_g", "tissue_density_g_per_ml", "blood_volume_ml")
+        + tuple(f"{o}_volume_ml" for o in ORGANS if o != "rest")
+        + tuple(f"{o}_vascular_fraction" for o in ORGANS)
     )
+    # The circulating pools are the total blood less every organ's residual blood.
+    blood = rest_volume + ("arterial_blood_fraction",)
+    out = {"blood_venous": blood, "blood_arterial": blood}
     for organ in ORGANS:
         vol = rest_volume if organ == "rest" else (f"{organ}_volume_ml",)
         for pool in POOLS:
@@ -155,13 +161,13 @@ class Volumes:
     """Volumes (mL) used to turn amounts into concentrations, per state and per organ."""
 
     state_ml: np.ndarray  # (..., n_live)
-    organ_ml: np.ndarray  # (..., n_tissues) in TISSUES order; blood is the circulating pools
+    organ_ml: np.ndarray  # (..., n_tissues) in TISSUES order; blood is the circulating pools (total - residual)
 
 
 def volumes(values: Mapping[str, np.ndarray | float]) -> Volumes:
     """Compartment volumes in mL, element-wise over batched values."""
     derived = derived_values(values)
-    blood = np.asarray(values["blood_volume_ml"], dtype=float)
+    blood = np.asarray(derived["circulating_blood_volume_ml"], dtype=float)
     f_art = np.asarray(values["arterial_blood_fraction"], dtype=float)
     state = [blood * (1.0 - f_art), blood * f_art]
     organ = [blood]
@@ -225,7 +231,7 @@ def transfers(values: Mapping[str, np.ndarray | float]) -> list[Transfer]:
     q_co = v["cardiac_output_ml_per_h"]
     flows = {
         "lung": q_co,
-        "liver": v["liver_blood_flow_ml_per_h"],
+        "liver": derived["liver_blood_flow_ml_per_h"],
         "spleen": v["spleen_blood_flow_ml_per_h"],
         "kidney": v["kidney_blood_flow_ml_per_h"],
         "brain": v["brain_blood_flow_ml_per_h"],
@@ -233,7 +239,7 @@ def transfers(values: Mapping[str, np.ndarray | float]) -> list[Transfer]:
     }
     flow_names = {
         "lung": ("cardiac_output_ml_per_h",),
-        "liver": ("liver_blood_flow_ml_per_h",),
+        "liver": ("liver_hepatic_artery_flow_ml_per_h", "spleen_blood_flow_ml_per_h", "gut_blood_flow_ml_per_h"),
         "spleen": ("spleen_blood_flow_ml_per_h",),
         "kidney": ("kidney_blood_flow_ml_per_h",),
         "brain": ("brain_blood_flow_ml_per_h",),
@@ -249,7 +255,7 @@ def transfers(values: Mapping[str, np.ndarray | float]) -> list[Transfer]:
         "liver_vascular",
         derived["liver_arterial_flow_ml_per_h"],
         "flow",
-        ("liver_blood_flow_ml_per_h", "spleen_blood_flow_ml_per_h", "gut_blood_flow_ml_per_h"),
+        ("liver_hepatic_artery_flow_ml_per_h",),
     )
     for organ in ("spleen", "kidney", "brain", "rest"):
         flow("blood_arterial", f"{organ}_vascular", flows[organ], "flow", flow_names[organ])
@@ -278,6 +284,8 @@ def transfers(values: Mapping[str, np.ndarray | float]) -> list[Transfer]:
             "exchange",
             (ps_name, k_name) + flow_names[organ] + _VOLUME_PARAMETERS[tis],
         )
+        mac_name = f"{organ}_macrophage_uptake_per_h"
+        move(vas, cel, v[mac_name], "uptake", (mac_name,))
         move(vas, cel, v[f"{organ}_uptake_vascular_per_h"], "uptake", (f"{organ}_uptake_vascular_per_h",))
         move(tis, cel, v[f"{organ}_uptake_tissue_per_h"], "uptake", (f"{organ}_uptake_tissue_per_h",))
         rel_name, f_name = f"{organ}_release_per_h", f"{organ}_release_to_vascular_fraction"
@@ -407,11 +415,11 @@ def rate_matrices(values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray,
 
 @dataclass(frozen=True, slots=True)
 class CapacityTerms:
-    """Non-linear part of the model: capacity-limited vascular uptake.
+    """Non-linear part of the model: capacity-limited macrophage uptake.
 
-    For each organ with a finite capacity, the linear uptake :math:`k_{uv} A_v` (already in
+    For each organ with a finite capacity, the linear macrophage uptake :math:`k_{mac} A_v` (already in
     ``K``) is multiplied by :math:`g = \\max(0, 1 - A_m/\\mathrm{cap})`, i.e. the term
-    :math:`-k_{uv} \\min(1, A_m/\\mathrm{cap}) A_v` moves back from cells to the vascular space.
+    :math:`-k_{mac} \\min(1, A_m/\\mathrm{cap}) A_v` moves back from cells to the vascular space.
     """
 
     vascular: np.ndarray  # state indices of vascular pools
@@ -452,6 +460,6 @@ def capacity_terms(params: ModelParameters) -> CapacityTerms:
     return CapacityTerms(
         vascular=np.array([_INDEX[f"{o}_vascular"] for o in organs], dtype=int),
         cells=np.array([_INDEX[f"{o}_cells"] for o in organs], dtype=int),
-        uptake_per_h=np.array([params.values[f"{o}_uptake_vascular_per_h"] for o in organs]),
+        uptake_per_h=np.array([params.values[f"{o}_macrophage_uptake_per_h"] for o in organs]),
         capacity_particles=np.array([params.values[f"{o}_capacity_particles"] for o in organs]),
     )

@@ -13,15 +13,19 @@ from exopk.model.parameters import (
     _ORGAN_PHYSIOLOGY_SPECS,
     ORGANS,
     ROUTE_SPECS,
+    SUBPOPULATION_MULTIPLIERS,
     ModelParameters,
+    Subpopulation,
     _check_top_level,
     _read_section,
     _read_toml,
     _resolve,
     _Spec,
     check_flow_and_volume_balance,
+    check_subpopulations,
     read_route_file,
     route_file,
+    sourced_entry,
 )
 
 
@@ -90,7 +94,7 @@ def load_parameters(
     read_reference(species_path, sdata)  # validated here; read again by exopk.model.scale_dose
 
     edata = _read_toml(ev_path)
-    _check_top_level(ev_path, edata, {"metadata", "organs", "allometry", "species"})
+    _check_top_level(ev_path, edata, {"metadata", "organs", "allometry", "species", "subpopulations"})
     ev_specs = {organ: _EV_ORGAN_SPECS + _EV_EXTRA_SPECS.get(organ, ()) for organ in ORGANS}
     _read_organs(ev_path, edata, ev_specs, values, sources)
 
@@ -106,6 +110,7 @@ def load_parameters(
         ev=ev_name,
         files=(str(species_path), str(ev_path)) + route_files,
         extrapolated=extrapolated,
+        subpopulations=_read_subpopulations(ev_path, edata.get("subpopulations", {})),
     )
     overlays: tuple[object, ...]
     try:
@@ -131,6 +136,38 @@ def _read_organs(path: Path, data: dict, specs_for: Mapping[str, tuple[_Spec, ..
         if organ not in organs:
             raise ParameterError(f"{path}: missing table [organs.{organ}].")
         _read_section(path, f"organs.{organ}", organs[organ], specs_for[organ], f"{organ}_", values, sources)
+
+
+def _read_subpopulations(path: Path, tables: object) -> tuple[Subpopulation, ...]:
+    """The ``[subpopulations.<name>]`` tables of an EV file: ``share`` and ``<constant>_multiplier`` keys."""
+    if not isinstance(tables, dict):
+        raise ParameterError(f"{path}: `subpopulations` must hold tables [subpopulations.<name>]; got {tables!r}.")
+    constant_of = {c.removesuffix("_per_h") + "_multiplier": c for c in SUBPOPULATION_MULTIPLIERS}
+    allowed = {"share"} | set(constant_of)
+    out = []
+    for name, table in tables.items():
+        where = f"{path}: [subpopulations.{name}]"
+        if not isinstance(table, dict):
+            raise ParameterError(f"{where} must be a table of keys; got {table!r}.")
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise ParameterError(f"{where}: unknown key {unknown[0]!r}; expected keys: {', '.join(sorted(allowed))}.")
+        if "share" not in table:
+            raise ParameterError(f"{where}: missing key 'share' (fraction of the dose in this subpopulation).")
+        sources = []
+        share, source = sourced_entry(where, "share", table["share"])
+        sources.append(("share", source))
+        multipliers = []
+        for key in sorted(set(table) - {"share"}):
+            value, source = sourced_entry(where, key, table[key])
+            multipliers.append((constant_of[key], value))
+            sources.append((key, source))
+        try:
+            out.append(Subpopulation(str(name), share, tuple(multipliers), tuple(sources)))  # type: ignore[arg-type]
+        except ParameterError as err:
+            raise ParameterError(f"{where}: {err}") from None
+    check_subpopulations(tuple(out), where=str(path))
+    return tuple(out)
 
 
 def _read_routes(species: str, values: dict, sources: dict) -> tuple[str, ...]:

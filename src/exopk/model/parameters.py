@@ -68,7 +68,7 @@ _BODY_SPECS: tuple[_Spec, ...] = (
         "blood_volume_ml",
         "mL",
         "positive",
-        description="circulating blood (arterial + venous pools)",
+        description="total blood volume: circulating pools + the residual blood of every organ",
     ),
     _Spec(
         "arterial_blood_fraction",
@@ -102,7 +102,15 @@ _flow = _Spec(
     "mL/h",
     "positive",
     _MIN_PER_H,
-    "blood flow through the organ (liver: total hepatic flow)",
+    "blood flow through the organ",
+)
+_hepatic_artery = _Spec(
+    "hepatic_artery_flow_ml_min",
+    "hepatic_artery_flow_ml_per_h",
+    "mL/h",
+    "positive",
+    _MIN_PER_H,
+    "hepatic-artery blood flow (the liver also receives the portal outflow of spleen and gut)",
 )
 _vascular = _Spec(
     "vascular_fraction",
@@ -115,18 +123,28 @@ for _organ in ORGANS:
     specs: list[_Spec] = []
     if _organ != "rest":
         specs.append(_volume)
-    if _organ not in ("lung", "rest"):
+    if _organ == "liver":
+        specs.append(_hepatic_artery)
+    elif _organ not in ("lung", "rest"):
         specs.append(_flow)
     specs.append(_vascular)
     _ORGAN_PHYSIOLOGY_SPECS[_organ] = tuple(specs)
 
 _EV_ORGAN_SPECS: tuple[_Spec, ...] = (
     _Spec(
+        "macrophage_uptake_per_h",
+        "macrophage_uptake_per_h",
+        "1/h",
+        "non_negative",
+        description="clodronate-sensitive uptake from the vascular space by resident macrophages, k_mac",
+    ),
+    _Spec(
         "uptake_vascular_per_h",
         "uptake_vascular_per_h",
         "1/h",
         "non_negative",
-        description="phagocytic uptake from the vascular space, k_uv",
+        description="non-macrophage uptake from the vascular space (endothelium, B cells; lung: marginated "
+        "leukocytes), k_uv",
     ),
     _Spec(
         "uptake_tissue_per_h",
@@ -175,7 +193,7 @@ _EV_ORGAN_SPECS: tuple[_Spec, ...] = (
         "capacity_particles",
         "particles",
         "positive_or_inf",
-        description="phagocytic capacity of vascular uptake (inf: linear)",
+        description="capacity of the macrophage uptake (inf: linear)",
     ),
 )
 _EV_EXTRA_SPECS: dict[str, tuple[_Spec, ...]] = {
@@ -366,13 +384,14 @@ def check_flow_and_volume_balance(values: Mapping[str, np.ndarray | float], wher
     checks = (
         (
             "rest_volume_ml",
-            "body weight / density - organ volumes - blood volume",
+            "(body weight / density - organ volumes - total blood + organ residual blood) / (1 - f_vas,rest)",
             "lower the organ or blood volumes, or raise `body_weight_g`",
         ),
         (
-            "liver_arterial_flow_ml_per_h",
-            "liver blood flow - spleen flow - gut flow (hepatic artery)",
-            "the total liver flow must exceed the portal inflow from spleen and gut",
+            "circulating_blood_volume_ml",
+            "total blood volume - residual blood of every organ",
+            "the organs' residual blood (volume x vascular fraction) exceeds the total blood volume; "
+            "lower the vascular fractions or raise `blood_volume_ml`",
         ),
         (
             "rest_blood_flow_ml_per_h",
@@ -395,19 +414,37 @@ def check_flow_and_volume_balance(values: Mapping[str, np.ndarray | float], wher
 def derived_values(values: Mapping[str, np.ndarray | float]) -> dict[str, np.ndarray | float]:
     """Volumes and flows that follow from the stored parameters.
 
+    Blood is counted once: ``blood_volume_ml`` is the total blood volume, the residual blood of
+    organ *i* is its vascular space :math:`f_i V_i`, and the circulating (arterial + venous)
+    pools hold the rest. The rest-of-body volume closes the body-weight balance
+    :math:`BW/\\rho = \\sum_{i \\ne rest} V_i + V_{rest} + V_{circ}`:
+
     .. math::
 
-        V_{rest} = BW/\\rho - \\sum_{i \\ne rest} V_i - V_{blood},\\quad
-        Q_{HA} = Q_{liver} - Q_{spleen} - Q_{gut},\\quad
+        V_{circ} = V_{blood} - \\sum_i f_i V_i,\\quad
+        V_{rest} = \\frac{BW/\\rho - \\sum_{i \\ne rest} V_i - V_{blood} + \\sum_{i \\ne rest} f_i V_i}{1 - f_{rest}}
+
+    Flow is conserved: the liver receives the hepatic artery (its own source) and the portal
+    outflows of spleen and gut,
+
+    .. math::
+
+        Q_{liver} = Q_{HA} + Q_{spleen} + Q_{gut},\\quad
         Q_{rest} = Q_{CO} - Q_{HA} - Q_{spleen} - Q_{kidney} - Q_{brain}
 
     The lung receives the whole cardiac output. Venous return equals the cardiac output:
     liver outflow ``Q_liver`` + kidney + brain + (``Q_rest`` - ``Q_gut``).
     """
     v = values
-    organ_volume = sum(v[f"{o}_volume_ml"] for o in ORGANS if o != "rest")
-    rest_volume = v["body_weight_g"] / v["tissue_density_g_per_ml"] - organ_volume - v["blood_volume_ml"]
-    arterial_liver = v["liver_blood_flow_ml_per_h"] - v["spleen_blood_flow_ml_per_h"] - v["gut_blood_flow_ml_per_h"]
+    named = [o for o in ORGANS if o != "rest"]
+    organ_volume = sum(v[f"{o}_volume_ml"] for o in named)
+    organ_blood = sum(v[f"{o}_volume_ml"] * v[f"{o}_vascular_fraction"] for o in named)
+    f_rest = v["rest_vascular_fraction"]
+    rest_volume = (
+        v["body_weight_g"] / v["tissue_density_g_per_ml"] - organ_volume - v["blood_volume_ml"] + organ_blood
+    ) / (1.0 - f_rest)
+    circulating = v["blood_volume_ml"] - organ_blood - f_rest * rest_volume
+    arterial_liver = v["liver_hepatic_artery_flow_ml_per_h"]
     rest_flow = (
         v["cardiac_output_ml_per_h"]
         - arterial_liver
@@ -417,7 +454,9 @@ def derived_values(values: Mapping[str, np.ndarray | float]) -> dict[str, np.nda
     )
     return {
         "rest_volume_ml": rest_volume,
+        "circulating_blood_volume_ml": circulating,
         "lung_blood_flow_ml_per_h": v["cardiac_output_ml_per_h"],
+        "liver_blood_flow_ml_per_h": arterial_liver + v["spleen_blood_flow_ml_per_h"] + v["gut_blood_flow_ml_per_h"],
         "liver_arterial_flow_ml_per_h": arterial_liver,
         "rest_blood_flow_ml_per_h": rest_flow,
         "rest_nonportal_flow_ml_per_h": rest_flow - v["gut_blood_flow_ml_per_h"],
@@ -425,12 +464,94 @@ def derived_values(values: Mapping[str, np.ndarray | float]) -> dict[str, np.nda
 
 
 _DERIVED_DESCRIPTIONS = {
-    "rest_volume_ml": "body weight / density - organ volumes - blood volume",
+    "rest_volume_ml": "body weight / density - organ volumes - circulating blood",
+    "circulating_blood_volume_ml": "total blood - residual blood of every organ (arterial + venous pools)",
     "lung_blood_flow_ml_per_h": "the whole cardiac output",
-    "liver_arterial_flow_ml_per_h": "hepatic artery: liver flow - spleen flow - gut flow",
+    "liver_blood_flow_ml_per_h": "total hepatic flow: hepatic artery + portal outflow of spleen and gut",
+    "liver_arterial_flow_ml_per_h": "hepatic artery (the stored liver_hepatic_artery_flow_ml_per_h)",
     "rest_blood_flow_ml_per_h": "cardiac output - other arterial inflows (includes the gut)",
     "rest_nonportal_flow_ml_per_h": "rest outflow returning directly to venous blood",
 }
+
+
+SUBPOPULATION_MULTIPLIERS: tuple[str, ...] = (
+    "macrophage_uptake_per_h",
+    "uptake_vascular_per_h",
+    "uptake_tissue_per_h",
+)
+"""EV constants a subpopulation may multiply (in every organ); in the EV file the key is the name without
+``_per_h`` plus ``_multiplier``, e.g. ``macrophage_uptake_multiplier``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subpopulation:
+    """One EV subpopulation of a dose: its share and how its uptake differs from the base constants.
+
+    A dose is a mixture; each subpopulation is simulated with the base constants times its
+    multipliers, and the results are summed with the shares as weights (superposition: the
+    model stays linear and exact).
+
+    Parameters
+    ----------
+    name : str
+        E.g. ``"ps_exposing"``, ``"stealth"``.
+    share : float
+        Fraction of the dose (particles), in (0, 1]; the shares of a mixture sum to 1.
+    multipliers : tuple of (str, float)
+        ``(constant, multiplier)`` pairs, the constant one of :data:`SUBPOPULATION_MULTIPLIERS`
+        (applied in every organ); constants not listed keep multiplier 1.
+    sources : tuple of (str, str)
+        ``(key, source)`` pairs for the share and each multiplier.
+    """
+
+    name: str
+    share: float
+    multipliers: tuple[tuple[str, float], ...] = ()
+    sources: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not is_real_number(self.share) or not 0.0 < self.share <= 1.0:
+            raise ParameterError(f"subpopulation {self.name!r}: `share` must lie in (0, 1]; got {self.share!r}.")
+        for key, factor in self.multipliers:
+            if key not in SUBPOPULATION_MULTIPLIERS:
+                raise ParameterError(
+                    f"subpopulation {self.name!r}: unknown multiplied constant {key!r}; expected one of: "
+                    + ", ".join(SUBPOPULATION_MULTIPLIERS)
+                    + "."
+                )
+            if not is_real_number(factor) or not math.isfinite(factor) or factor < 0:
+                raise ParameterError(
+                    f"subpopulation {self.name!r}: the multiplier of `{key}` must be finite and non-negative; "
+                    f"got {factor!r}."
+                )
+
+    def multiplier(self, constant: str) -> float:
+        """The multiplier of one constant (1 if not listed)."""
+        return dict(self.multipliers).get(constant, 1.0)
+
+    def apply(self, values: Mapping[str, np.ndarray | float]) -> dict[str, np.ndarray | float]:
+        """Values of this subpopulation: the base values with the multipliers applied (works on batches)."""
+        out = dict(values)
+        for constant, factor in self.multipliers:
+            for organ in ORGANS:
+                name = f"{organ}_{constant}"
+                out[name] = values[name] * factor
+        return out
+
+
+def check_subpopulations(subpopulations: tuple[Subpopulation, ...], where: str = "") -> None:
+    """Raise :class:`ParameterError` unless the names are unique and the shares sum to 1."""
+    if not subpopulations:
+        return
+    names = [s.name for s in subpopulations]
+    suffix = f" ({where})" if where else ""
+    if len(set(names)) != len(names):
+        raise ParameterError(f"subpopulation names must be unique; got {names}{suffix}.")
+    total = sum(s.share for s in subpopulations)
+    if abs(total - 1.0) > 1e-9:
+        raise ParameterError(
+            f"subpopulation shares must sum to 1 (they split the dose); got {total!r} for {names}{suffix}."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,6 +579,9 @@ class ModelParameters:
         Empty for the species the EV constants were calibrated in.
     scenarios : tuple of str, optional
         Condition overlays applied, in order (see :func:`apply_scenario`).
+    subpopulations : tuple of Subpopulation, optional
+        The EV subpopulations a dose is a mixture of (empty: one population with the base values).
+        Simulations superpose them (see :meth:`parts`).
     """
 
     values: Mapping[str, float]
@@ -467,6 +591,7 @@ class ModelParameters:
     files: tuple[str, ...] = field(default=())
     extrapolated: Mapping[str, str] = field(default_factory=dict)
     scenarios: tuple[str, ...] = field(default=())
+    subpopulations: tuple[Subpopulation, ...] = field(default=())
 
     def __post_init__(self) -> None:
         missing = [name for name in _SPECS if name not in self.values and name not in _ROUTE_NAMES]
@@ -492,6 +617,8 @@ class ModelParameters:
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
         object.__setattr__(self, "extrapolated", MappingProxyType(dict(self.extrapolated)))
         object.__setattr__(self, "scenarios", tuple(self.scenarios))
+        object.__setattr__(self, "subpopulations", tuple(self.subpopulations))
+        check_subpopulations(self.subpopulations)
 
     def __repr__(self) -> str:
         return (
@@ -506,6 +633,30 @@ class ModelParameters:
         if name in derived:
             return float(derived[name])
         raise ParameterError(f"unknown parameter {name!r}; see exopk.parameter_names() for the valid names.")
+
+    def parts(self) -> tuple[tuple[str, float, ModelParameters], ...]:
+        """The mixture as ``(name, share, parameters)``, one entry per subpopulation.
+
+        Each entry's parameters are this set with the subpopulation's multipliers applied and no
+        subpopulations of its own; without subpopulations, one entry ``("all", 1.0, self)``.
+        """
+        if not self.subpopulations:
+            return (("all", 1.0, self),)
+        out = []
+        for sub in self.subpopulations:
+            values = sub.apply(self.values)
+            sources = dict(self.sources)
+            for constant, factor in sub.multipliers:
+                for organ in ORGANS:
+                    sources[f"{organ}_{constant}"] += f" (x {factor:g} for subpopulation {sub.name!r})"
+            out.append(
+                (sub.name, sub.share, dataclasses.replace(self, values=values, sources=sources, subpopulations=()))
+            )
+        return tuple(out)
+
+    def single(self) -> ModelParameters:
+        """This set as one population with the base values (subpopulations dropped)."""
+        return dataclasses.replace(self, subpopulations=())
 
     @property
     def is_linear(self) -> bool:

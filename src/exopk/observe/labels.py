@@ -561,14 +561,25 @@ def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: s
             "set every `capacity_particles` to inf."
         )
     ev = simulate(params, regimen, t_h, method=method)
-    K, E = rate_matrices(params.values)
-    system = label_system(params.values, label, K[0], E[0])
     from exopk.simulation import regimen_events
 
     # the doses the EV simulation kept (it has refused or dropped later ones)
     kept, _ = regimen_events(ev.regimen, ev.t_h, "drop")
-    events = label_events(kept, system, label["free_at_injection_fraction"])
-    amounts, used, metadata = _solve_label(system, events, ev.t_h, ev.administered_particles, method or "exact")
+    # A mixture of EV subpopulations: each carries its share of the label with its own kinetics;
+    # the label system is linear, so the parts add (superposition).
+    amounts = 0.0
+    used_methods, metadata = set(), {}
+    for name, share, part in params.parts():
+        K, E = rate_matrices(part.values)
+        system = label_system(part.values, label, K[0], E[0])
+        events = label_events(kept, system, label["free_at_injection_fraction"])
+        part_amounts, used, part_metadata = _solve_label(
+            system, events, ev.t_h, ev.administered_particles, method or "exact"
+        )
+        amounts = amounts + share * part_amounts
+        used_methods.add(used)
+        metadata.update({f"{name}: {k}" if params.subpopulations else k: v for k, v in part_metadata.items()})
+    used = "+".join(sorted(used_methods))
     return TracerResult(
         ev=ev,
         label=label,
