@@ -594,6 +594,30 @@ class Events:
             tuple(s.restricted(keep) for s in self.steady),
         )
 
+    def mixed(self, shares: np.ndarray) -> Events:
+        """The same events for a stack of subpopulations: every input split by ``shares``.
+
+        Live state ``j`` of subpopulation ``p`` is column ``p * n_live + j``
+        (:func:`exopk.model.graph.mixture_system`); the nominal doses stay as given.
+        """
+        w = np.asarray(shares, dtype=float)
+
+        def stack(a: np.ndarray) -> np.ndarray:
+            return (w[:, None] * a[..., None, :]).reshape(*a.shape[:-1], w.size * a.shape[-1])
+
+        b, i = self.nominal()
+        return Events(
+            self.bolus_t_h,
+            stack(self.bolus_amounts),
+            self.infusion_start_h,
+            self.infusion_end_h,
+            stack(self.infusion_rates),
+            b,
+            i,
+            self.reset_t_h,
+            tuple(SteadyState(s.t_h, s.ii_h, stack(s.amounts), stack(s.rates), s.duration_h) for s in self.steady),
+        )
+
     def until(self, t_end_h: float) -> tuple[Events, int, float]:
         """The events starting at or before ``t_end_h``; also the number and nominal particles of the others."""
         b, i = self.nominal()

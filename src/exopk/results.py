@@ -129,7 +129,7 @@ class SimulationResult:
         """
         if name not in self.parts:
             choices = ", ".join(self.parts) or "none: the parameters have no subpopulations"
-            raise SimulationError(f"unknown subpopulation {name!r}; expected one of: {choices}.")
+            raise InputError(f"unknown subpopulation {name!r}; expected one of: {choices}.")
         return self.parts[name]
 
     @property

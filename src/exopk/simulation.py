@@ -17,6 +17,7 @@ from exopk.model.graph import (
     N_LIVE,
     N_SINK,
     REPORTED_ORGANS,
+    mixture_system,
     organ_membership,
     rate_matrices,
     reachable_live_states,
@@ -208,34 +209,18 @@ def simulate(
         )
     if solver not in ("BDF", "Radau", "LSODA"):
         raise InputError(f"`solver` must be 'BDF', 'Radau' or 'LSODA'; got {solver!r}.")
-    if params.subpopulations:
-        if not params.is_linear:
-            raise InputError(
-                "capacity-limited uptake couples the EV subpopulations (they share the macrophages), so they "
-                "cannot be superposed; simulate one population with `params.single()`, or set every "
-                "`capacity_particles` to inf."
-            )
-        parts = [
-            (
-                name,
-                share,
-                simulate(
-                    p,
-                    regimen,
-                    t_h,
-                    method=method,
-                    rtol=rtol,
-                    atol_particles=atol_particles,
-                    solver=solver,
-                    doses_after_end=doses_after_end,
-                    fallback=fallback,
-                ),
-            )
-            for name, share, p in params.parts()
-        ]
-        return superpose(params, parts)
-    K, E = rate_matrices(params.values)
-    K, E = K[0], E[0]
+    mixture = (
+        mixture_system([p for _, _, p in params.parts()], [w for _, w, _ in params.parts()])
+        if (params.subpopulations)
+        else None
+    )
+    if mixture is None:
+        K, E = rate_matrices(params.values)
+        K, E = K[0], E[0]
+        solve_events, system = events, params
+    else:
+        # The subpopulations as one block-diagonal system: one solve, shared macrophage capacity.
+        K, E, solve_events, system = mixture.K, mixture.E, events.mixed(mixture.shares), mixture.capacity
     administered = events.administered(t)
     metadata: dict = {
         "doses_after_end": late,
@@ -248,13 +233,13 @@ def simulate(
     solution = solve_with_fallback(
         K,
         E,
-        events,
+        solve_events,
         t,
         administered,
         dose_particles=reference,
         method=method,
         fallback=fallback,
-        params=params,
+        params=system,
         rtol=rtol,
         atol_particles=atol_particles,
         solver=solver,
@@ -263,7 +248,7 @@ def simulate(
     amounts, used = solution.amounts, solution.method
     administered = solution.administered
     vol = volumes(params.values)
-    return SimulationResult(
+    result = SimulationResult(
         t_h=t,
         amounts_particles=amounts,
         dose_particles=reference,
@@ -275,33 +260,13 @@ def simulate(
         organ_volumes_ml=vol.organ_ml,
         metadata=metadata,
     )
-
-
-def superpose(params: ModelParameters, parts) -> SimulationResult:
-    """The mixture's result: subpopulation results summed with their shares (the model is linear).
-
-    .. math:: A(t) = \\sum_s w_s A_s(t),\\quad \\sum_s w_s = 1
-
-    Each part (``result.parts[name]``) holds that subpopulation's share of the dose, in %ID of
-    the whole dose.
-    """
-    scaled = {name: dataclasses.replace(r, amounts_particles=share * r.amounts_particles) for name, share, r in parts}
-    first = parts[0][2]
-    amounts = sum(r.amounts_particles for r in scaled.values())
-    methods = sorted({r.method for _, _, r in parts})
-    metadata = dict(first.metadata)
-    metadata["subpopulations"] = {name: share for name, share, _ in parts}
-    fallbacks = {name: r.metadata["fallback"] for name, _, r in parts if "fallback" in r.metadata}
-    if fallbacks:
-        metadata["fallback"] = "; ".join(f"{name}: {why}" for name, why in fallbacks.items())
-    conds = [
-        r.metadata["eigenvector_condition_number"] for _, _, r in parts if "eigenvector_condition_number" in r.metadata
-    ]
-    if conds:
-        metadata["eigenvector_condition_number"] = max(conds)
-    return dataclasses.replace(
-        first, amounts_particles=amounts, params=params, method="+".join(methods), metadata=metadata, parts=scaled
-    )
+    if mixture is None:
+        return result
+    split = mixture.split(amounts)
+    names = [name for name, _, _ in params.parts()]
+    metadata["subpopulations"] = dict(zip(names, mixture.shares.tolist(), strict=True))
+    parts = {name: dataclasses.replace(result, amounts_particles=split[k]) for k, name in enumerate(names)}
+    return dataclasses.replace(result, amounts_particles=split.sum(axis=0), parts=parts)
 
 
 def _batch_values(params: ModelParameters, variations: Mapping[str, ArrayLike]) -> tuple[dict[str, np.ndarray], int]:

@@ -53,11 +53,12 @@ Depots empty by first-order exits (rates in ``params/routes/``):
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from exopk.errors import ParameterError
 from exopk.model.parameters import ORGANS, ModelParameters, derived_values
 
 POOLS: tuple[str, ...] = ("vascular", "tissue", "cells")
@@ -420,37 +421,56 @@ class CapacityTerms:
     For each organ with a finite capacity, the linear macrophage uptake :math:`k_{mac} A_v` (already in
     ``K``) is multiplied by :math:`g = \\max(0, 1 - A_m/\\mathrm{cap})`, i.e. the term
     :math:`-k_{mac} \\min(1, A_m/\\mathrm{cap}) A_v` moves back from cells to the vascular space.
+
+    In a mixture of EV subpopulations stacked into one system (:func:`mixture_system`), every
+    subpopulation has its own vascular and cell pools and its own uptake constant, but the
+    macrophages are shared: :math:`A_m` is the sum of the organ's cell pools over the
+    subpopulations (``saturating``).
     """
 
-    vascular: np.ndarray  # state indices of vascular pools
-    cells: np.ndarray  # state indices of cell pools
-    uptake_per_h: np.ndarray
-    capacity_particles: np.ndarray
+    vascular: np.ndarray  # (k,) state indices of vascular pools
+    cells: np.ndarray  # (k,) state indices of the cell pools the uptake fills
+    uptake_per_h: np.ndarray  # (k,)
+    capacity_particles: np.ndarray  # (k,)
+    saturating: np.ndarray | None = None  # (k, n_pop) cell pools whose sum saturates entry k; None: `cells`
+
+    @property
+    def is_linear(self) -> bool:
+        """False: these terms are the non-linear part (an empty set is never built)."""
+        return self.vascular.size == 0
+
+    def _filled(self, live: np.ndarray) -> np.ndarray:
+        if self.saturating is None:
+            return np.maximum(live[self.cells], 0.0)
+        return np.maximum(live[self.saturating], 0.0).sum(axis=1)
 
     def correction(self, live: np.ndarray) -> np.ndarray:
         """Correction to ``K @ live`` from saturation, shape (n_live,)."""
         out = np.zeros_like(live)
-        sat = np.minimum(1.0, np.maximum(live[self.cells], 0.0) / self.capacity_particles)
+        sat = np.minimum(1.0, self._filled(live) / self.capacity_particles)
         flux = self.uptake_per_h * sat * live[self.vascular]
-        out[self.vascular] += flux
-        out[self.cells] -= flux
+        np.add.at(out, self.vascular, flux)
+        np.subtract.at(out, self.cells, flux)
         return out
 
     def jacobian(self, live: np.ndarray) -> np.ndarray:
         """Jacobian of :meth:`correction` with respect to the live states."""
         jac = np.zeros((live.size, live.size))
-        a_m = live[self.cells]
-        sat = np.minimum(1.0, np.maximum(a_m, 0.0) / self.capacity_particles)
+        filled = self._filled(live)
+        sat = np.minimum(1.0, filled / self.capacity_particles)
         # sat is flat below 0 (clipped) and above the capacity: slope 1/cap only in between.
-        inside = (a_m > 0.0) & (a_m < self.capacity_particles)
+        inside = (filled > 0.0) & (filled < self.capacity_particles)
         d_sat = np.where(inside, 1.0 / self.capacity_particles, 0.0)
+        pools = self.cells[:, None] if self.saturating is None else self.saturating
         for k in range(self.vascular.size):
             v, m = self.vascular[k], self.cells[k]
             k_uv = self.uptake_per_h[k]
             jac[v, v] += k_uv * sat[k]
             jac[m, v] -= k_uv * sat[k]
-            jac[v, m] += k_uv * d_sat[k] * live[v]
-            jac[m, m] -= k_uv * d_sat[k] * live[v]
+            for j in pools[k]:
+                if live[j] > 0.0:
+                    jac[v, j] += k_uv * d_sat[k] * live[v]
+                    jac[m, j] -= k_uv * d_sat[k] * live[v]
         return jac
 
 
@@ -463,3 +483,71 @@ def capacity_terms(params: ModelParameters) -> CapacityTerms:
         uptake_per_h=np.array([params.values[f"{o}_macrophage_uptake_per_h"] for o in organs]),
         capacity_particles=np.array([params.values[f"{o}_capacity_particles"] for o in organs]),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MixtureSystem:
+    """EV subpopulations stacked into one block-diagonal system (see :func:`mixture_system`).
+
+    State ``j`` of subpopulation ``p`` is row ``p * n_live + j`` of ``K``; sink ``i`` of
+    subpopulation ``p`` is row ``p * n_sink + i`` of ``E``.
+    """
+
+    K: np.ndarray  # (n_pop * n_live, n_pop * n_live)
+    E: np.ndarray  # (n_pop * n_sink, n_pop * n_live)
+    shares: np.ndarray  # (n_pop,)
+    capacity: CapacityTerms | None
+
+    @property
+    def n_pop(self) -> int:
+        """Number of subpopulations."""
+        return self.shares.size
+
+    def split(self, amounts: np.ndarray) -> np.ndarray:
+        """Stacked (n_times, n_pop*(n_live+n_sink)) amounts -> (n_pop, n_times, n_live+n_sink)."""
+        n_t, n_live, n_sink = amounts.shape[0], N_LIVE, N_SINK
+        live = amounts[:, : self.n_pop * n_live].reshape(n_t, self.n_pop, n_live)
+        sink = amounts[:, self.n_pop * n_live :].reshape(n_t, self.n_pop, n_sink)
+        return np.concatenate([live, sink], axis=2).transpose(1, 0, 2)
+
+
+def mixture_system(parts: Sequence[ModelParameters], shares: Sequence[float]) -> MixtureSystem:
+    """One block-diagonal linear system for a mixture of EV subpopulations.
+
+    Each subpopulation keeps its own states and rate constants; the blocks do not exchange EVs,
+    so the linear model's solution is the sum of the blocks (superposition). Organs with a
+    finite ``capacity_particles`` couple the blocks through the macrophages they share: the
+    capacity terms saturate on the sum of the organ's cell pools over the subpopulations
+    (the capacities must be the same in every part).
+
+    Parameters
+    ----------
+    parts : sequence of ModelParameters
+        One parameter set per subpopulation (:meth:`ModelParameters.parts`).
+    shares : sequence of float
+        Fraction of every dose that is each subpopulation.
+    """
+    n_pop = len(parts)
+    K_all, E_all = rate_matrices(
+        {name: np.array([p.values[name] for p in parts], dtype=float) for name in parts[0].values}
+    )
+    K = np.zeros((n_pop * N_LIVE, n_pop * N_LIVE))
+    E = np.zeros((n_pop * N_SINK, n_pop * N_LIVE))
+    for p in range(n_pop):
+        K[p * N_LIVE : (p + 1) * N_LIVE, p * N_LIVE : (p + 1) * N_LIVE] = K_all[p]
+        E[p * N_SINK : (p + 1) * N_SINK, p * N_LIVE : (p + 1) * N_LIVE] = E_all[p]
+    capacity = None
+    if not parts[0].is_linear:
+        terms = [capacity_terms(p) for p in parts]
+        if any(not np.array_equal(t.capacity_particles, terms[0].capacity_particles) for t in terms):
+            raise ParameterError("the subpopulations of a mixture must share the organs' `capacity_particles`.")
+        offsets = [p * N_LIVE for p in range(n_pop)]
+        cells = np.stack([t.cells + off for t, off in zip(terms, offsets, strict=True)], axis=1)  # (k, n_pop)
+        capacity = CapacityTerms(
+            vascular=np.concatenate([t.vascular + off for t, off in zip(terms, offsets, strict=True)]),
+            cells=cells.T.reshape(-1),
+            uptake_per_h=np.concatenate([t.uptake_per_h for t in terms]),
+            capacity_particles=np.concatenate([t.capacity_particles for t in terms]),
+            saturating=np.tile(cells, (n_pop, 1)),
+        )
+    return MixtureSystem(K=K, E=E, shares=np.asarray(shares, dtype=float), capacity=capacity)

@@ -32,6 +32,7 @@ import numpy as np
 import exopk.solve.linear as _linear
 from exopk.dosing import Events
 from exopk.errors import SimulationError, SolverAccuracyWarning
+from exopk.model.graph import CapacityTerms
 from exopk.model.parameters import ModelParameters
 from exopk.solve.events import linear_events, needs_stepping, ode_periodic, run_segments
 
@@ -143,7 +144,7 @@ def solve_with_fallback(
     dose_particles: float,
     method: str = "exact",
     fallback: bool = True,
-    params: ModelParameters | None = None,
+    params: ModelParameters | CapacityTerms | None = None,
     rtol: float = ODE_RTOL,
     atol_particles: float | None = None,
     solver: str = "BDF",
@@ -172,9 +173,10 @@ def solve_with_fallback(
     fallback : bool, default True
         Try the next methods when the answer fails the check. ``False``: the first method's
         answer is returned whatever its error (still checked: warning or error as below).
-    params : ModelParameters, optional
+    params : ModelParameters or CapacityTerms, optional
         Needed only for the capacity-limited (non-linear) model, which ``"ode"`` alone solves;
-        ``K`` and ``E`` must then span all states.
+        ``K`` and ``E`` must then span all states. A stacked mixture of subpopulations passes
+        its :class:`~exopk.model.graph.CapacityTerms` directly.
     rtol : float, default :data:`ODE_RTOL`
         Relative tolerance of ``"ode"``.
     atol_particles : float, optional

@@ -386,7 +386,7 @@ class OdeSystem:
         return J
 
 
-def ode_system(params: ModelParameters | None, K: np.ndarray, E: np.ndarray) -> OdeSystem:
+def ode_system(params: ModelParameters | CapacityTerms | None, K: np.ndarray, E: np.ndarray) -> OdeSystem:
     """The :class:`OdeSystem` of ``K``, ``E`` and, if ``params`` has finite capacities, their capacity terms.
 
     ``params=None`` (or a linear ``params``) gives the linear system; with capacities, ``K`` and
@@ -396,12 +396,15 @@ def ode_system(params: ModelParameters | None, K: np.ndarray, E: np.ndarray) -> 
     A = np.zeros((n_live + n_sink, n_live + n_sink))
     A[:n_live, :n_live] = K
     A[n_live:, :n_live] = E
-    cap = capacity_terms(params) if params is not None else None
+    if isinstance(params, CapacityTerms):  # a stacked mixture's terms (exopk.model.graph.mixture_system)
+        cap = params
+    else:
+        cap = capacity_terms(params) if params is not None else None
     return OdeSystem(A=A, n_live=n_live, capacity=cap if cap is not None and cap.vascular.size else None)
 
 
 def ode_single(
-    params: ModelParameters | None,
+    params: ModelParameters | CapacityTerms | None,
     K: np.ndarray,
     E: np.ndarray,
     events: Events,
