@@ -61,7 +61,7 @@ from exopk.model.parameters import params_dir, update_toml_values
 
 ROOT = Path(__file__).resolve().parents[1]
 DOSE_PARTICLES = 1e10  # linear model: %ID does not depend on the dose
-MACROPHAGE_SHARE = {"liver": 0.67, "spleen": 0.76, "lung": 0.0}  # literature-3.md B6; lung: no PIMs
+MACROPHAGE_SHARE = {"liver": 0.67, "spleen": 0.76, "lung": 1.0}  # literature-3.md B6; lung: marginated phagocytes
 EXTRAHEPATIC = ("lung", "spleen", "kidney", "brain", "rest")
 SD_LOG_DEFAULT = math.log(2.0) / 1.96
 CONSTANTS = (
@@ -104,15 +104,17 @@ POINTS = {
         "none",
         "KAKEN 20H04533 FY2021 (literature-3.md B5, grade B): 'several hours to several days'",
     ),
-    "lazaro_ibanez2021_blood_half_life_below_10_min": (
-        10.0,
-        SD_LOG_DEFAULT,
-        "min",
+    "kim2019_blood_half_life_beta_h": (
+        math.sqrt(149.0 * 792.0) / 60.0,
+        math.log(792.0 / 149.0) / 3.92,
+        "h",
         "none",
-        "Lázaro-Ibáñez 2021 ACS Nano (literature.md §1a): < 10 min for all tracers (censored)",
+        "Kim et al. 2019 Pharmaceutics 11:649 Table 1 (review; primary ref. [22] not read): fluorophore-exosomes "
+        "i.v., CD-1 mice, t1/2beta = 149-792 min, read as median 5.7 h (geometric mean) with the range as 95 % "
+        "(dev/literature/issue13-search.md §4 #1)",
     ),
 }
-CENSORED_ABOVE = {"lazaro_ibanez2021_blood_half_life_below_10_min"}
+CENSORED_ABOVE: set[str] = set()
 
 
 def with_constants(params: exopk.ModelParameters, x: np.ndarray) -> exopk.ModelParameters:
@@ -168,11 +170,11 @@ def model_points(params: exopk.ModelParameters) -> dict[str, float]:
     luc = exopk.observe.simulate_label(params, dose, t_min / 60.0, "Gluc-lactadherin")
     blood_luc = luc.label_percent_id("blood")[1:]
     half_min = _slope_half_life(t_min[1:], blood_luc)
-    intact = luc.ev.percent_id("blood")[1:]
     iodine = exopk.observe.simulate_label(params, dose, np.array([0.0, 4.0]), "I-125")
     stealth = next(p for n, _, p in params.parts() if n == "stealth")
     t_h = np.array([0.0, 2.0, 12.0])
     blood_stealth = exopk.simulate(stealth, dose, t_h).percent_id("blood")[1:]
+    blood_mixture = exopk.simulate(params, dose, t_h).percent_id("blood")[1:]
     return {
         "takahashi2013_blood_half_life_min": half_min,
         "matsumoto2020_blood_half_life_min": half_min,
@@ -180,7 +182,7 @@ def model_points(params: exopk.ModelParameters) -> dict[str, float]:
         "morishita2015_lung_percent_id_4h": float(iodine.label_percent_id("lung", decay_corrected=True)[-1]),
         "morishita2015_spleen_percent_id_4h": float(iodine.label_percent_id("spleen", decay_corrected=True)[-1]),
         "stealth_blood_half_life_h": _slope_half_life(t_h[1:], blood_stealth),
-        "lazaro_ibanez2021_blood_half_life_below_10_min": _slope_half_life(t_min[1:], intact),
+        "kim2019_blood_half_life_beta_h": _slope_half_life(t_h[1:], blood_mixture),
     }
 
 

@@ -299,7 +299,7 @@ def test_sobol_csv_has_a_unit_column(tmp_path, capsys):
     # Regression test for #12 item 11
     sobol = tmp_path / "sobol.csv"
     argv = ["sensitivity", "--t-end", "2", "--dt", "1", "--outputs", "liver_auc", "--sobol-n", "8",
-            "--sobol-parameters", "liver_uptake_vascular_per_h,lung_uptake_vascular_per_h", "--no-progress",
+            "--sobol-parameters", "liver_uptake_vascular_per_h,lung_macrophage_uptake_per_h", "--no-progress",
             "--sobol-out", str(sobol)]  # fmt: skip
     status, _, err = run(argv, capsys)
     assert status == 0, err
@@ -507,7 +507,7 @@ def test_every_csv_the_cli_writes_carries_its_units(tmp_path, capsys):
         ["population", "--n", "4", "--cv", "liver_uptake_vascular_per_h=0.3", *grid, "--no-progress",
          "--out", str(p["bands"]), "--subjects", str(p["subj"])],
         ["sensitivity", *grid, "--outputs", "liver_auc", "--sobol-n", "8", "--no-progress",
-         "--sobol-parameters", "liver_uptake_vascular_per_h,lung_uptake_vascular_per_h",
+         "--sobol-parameters", "liver_uptake_vascular_per_h,lung_macrophage_uptake_per_h",
          "--local-out", str(p["local"]), "--sobol-out", str(p["sobol"])],
     ]  # fmt: skip
     for argv in runs:

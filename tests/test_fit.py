@@ -9,7 +9,7 @@ import pytest
 import exopk
 from exopk.cli import main
 
-NAMES = ("liver_uptake_vascular_per_h", "lung_uptake_vascular_per_h")
+NAMES = ("liver_uptake_vascular_per_h", "lung_macrophage_uptake_per_h")
 TIMES_H = (0.083, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 24.0)
 ORGANS = ("blood", "liver", "lung", "spleen")
 DOSE = exopk.IVBolus(dose_particles=1e10)
@@ -23,7 +23,7 @@ SYNTHETIC_TRUTH = {
     "liver_uptake_vascular_per_h": 16.0995,
     "spleen_macrophage_uptake_per_h": 53.7963,
     "spleen_uptake_vascular_per_h": 16.9883,
-    "lung_uptake_vascular_per_h": 52.6231,
+    "lung_macrophage_uptake_per_h": 52.6231,
     **{f"{organ}_degradation_per_h": 0.286167 for organ in exopk.ORGANS},
 }
 
@@ -158,7 +158,7 @@ def test_fit_through_a_label_to_morishita_is_exact_with_three_parameters():
     """Three uptake rates and three I-125 organ values: the label-based fit reproduces the data."""
     dataset = exopk.io.load_dataset("morishita2015_iv_mouse")
     params = synthetic_truth()  # the single-population fit to these numbers (issue 13 phase 2)
-    names = ["liver_uptake_vascular_per_h", "lung_uptake_vascular_per_h", "spleen_uptake_vascular_per_h"]
+    names = ["liver_uptake_vascular_per_h", "lung_macrophage_uptake_per_h", "spleen_uptake_vascular_per_h"]
     fit = exopk.analysis.fit(
         params.replace(**{n: params[n] * 2 for n in names}),
         DOSE,
@@ -354,7 +354,7 @@ def test_cli_fits_a_shipped_dataset_with_the_model_of_its_header(tmp_path, capsy
             "morishita2015_iv_mouse",
             "--from-header",
             "--params",
-            "liver_uptake_vascular_per_h,lung_uptake_vascular_per_h",
+            "liver_uptake_vascular_per_h,lung_macrophage_uptake_per_h",
             "--starts",
             "1",
             "--out",

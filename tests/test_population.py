@@ -94,7 +94,7 @@ def test_body_weight_cv_draws_weights(params):
         ),
         (
             {"cv": dict.fromkeys(["liver_uptake_vascular_per_h", "spleen_uptake_vascular_per_h",
-                                  "lung_uptake_vascular_per_h"], 0.3),
+                                  "lung_macrophage_uptake_per_h"], 0.3),
              "correlation": [[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]]},
             "positive definite",
         ),

@@ -137,7 +137,7 @@ def test_outputs_and_parameter_errors(params):
 
 
 def test_model_sobol_serial_equals_process_pool(params):
-    names = ["liver_uptake_vascular_per_h", "lung_uptake_vascular_per_h", "brain_degradation_per_h"]
+    names = ["liver_uptake_vascular_per_h", "lung_macrophage_uptake_per_h", "brain_degradation_per_h"]
     serial = exopk.analysis.sobol_sensitivity(params, DOSE, T_H, names, n=64, seed=4, chunk_size=200, progress=False)
     with ProcessPoolExecutor(2) as pool:
         pooled = exopk.analysis.sobol_sensitivity(params, DOSE, T_H, names, n=64, seed=4, chunk_size=200, executor=pool)

@@ -37,8 +37,24 @@ QUANTITY_UNITS: dict[str, dict[str, float | None]] = {
     "concentration_particles_per_ml": {"particles/mL": 1.0, "particles/L": 1e-3, "particles/uL": 1e3},
     "signal": {"a.u.": None},
     "ratio_to_control": {"1": 1.0},
+    # Summary PK figures of the blood curve, from 0 to infinity (compared in validation, not fitted):
+    "half_life_alpha_min": {"min": 1.0, "h": 60.0},
+    "blood_auc_percent_id_h_per_ml": {"%ID·h/mL": 1.0},
+    "blood_mrt_h": {"h": 1.0, "min": 1 / 60},
+    "blood_clearance_ml_per_h": {"mL/h": 1.0, "mL/min": 60.0},
+    "blood_vss_ml": {"mL": 1.0},
 }
 """Quantities an observation may have, with the units accepted for each (the first is the model's)."""
+
+PK_SUMMARY_QUANTITIES = (
+    "half_life_alpha_min",
+    "blood_auc_percent_id_h_per_ml",
+    "blood_mrt_h",
+    "blood_clearance_ml_per_h",
+    "blood_vss_ml",
+)
+"""Summary PK figures of a blood curve (``organ`` = ``blood``; ``time_h`` not used): compared by
+``validation/validate.py``, never fitted."""
 
 FITTABLE_QUANTITIES = (
     "percent_id",

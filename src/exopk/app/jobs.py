@@ -25,7 +25,7 @@ MAX_SUBJECTS = 20_000
 #: Most output times of a population run: bands are drawn on at most this many of the curve times.
 MAX_POPULATION_TIMES = 241
 #: Variability used when the user gives none: illustrative, not measured (stated on the page).
-DEFAULT_CV = "liver_uptake_vascular_per_h=30, spleen_uptake_vascular_per_h=30, lung_uptake_vascular_per_h=30"
+DEFAULT_CV = "liver_uptake_vascular_per_h=30, spleen_uptake_vascular_per_h=30, lung_macrophage_uptake_per_h=30"
 _N_CHUNKS = 20  # progress steps of a run
 # Memory of the gathered block of times (simulate_population's `memory_mb`): each block of times
 # is one pass over all subjects, and each pass repeats the subjects' eigen-decompositions, so

@@ -592,6 +592,7 @@ class ModelParameters:
     extrapolated: Mapping[str, str] = field(default_factory=dict)
     scenarios: tuple[str, ...] = field(default=())
     subpopulations: tuple[Subpopulation, ...] = field(default=())
+    _parts: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         missing = [name for name in _SPECS if name not in self.values and name not in _ROUTE_NAMES]
@@ -642,6 +643,8 @@ class ModelParameters:
         """
         if not self.subpopulations:
             return (("all", 1.0, self),)
+        if self._parts is not None:  # computed once per (frozen) parameter set
+            return self._parts
         out = []
         for sub in self.subpopulations:
             values = sub.apply(self.values)
@@ -649,10 +652,18 @@ class ModelParameters:
             for constant, factor in sub.multipliers:
                 for organ in ORGANS:
                     sources[f"{organ}_{constant}"] += f" (x {factor:g} for subpopulation {sub.name!r})"
-            out.append(
-                (sub.name, sub.share, dataclasses.replace(self, values=values, sources=sources, subpopulations=()))
-            )
-        return tuple(out)
+            # This set's values times positive multipliers (checked by Subpopulation): valid without
+            # a second validation, which would cost more than the simulation.
+            part = object.__new__(ModelParameters)
+            for f in dataclasses.fields(self):
+                object.__setattr__(part, f.name, getattr(self, f.name))
+            object.__setattr__(part, "values", values)
+            object.__setattr__(part, "sources", sources)
+            object.__setattr__(part, "subpopulations", ())
+            object.__setattr__(part, "_parts", None)
+            out.append((sub.name, sub.share, part))
+        object.__setattr__(self, "_parts", tuple(out))
+        return self._parts
 
     def single(self) -> ModelParameters:
         """This set as one population with the base values (subpopulations dropped)."""
