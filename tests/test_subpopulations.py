@@ -42,7 +42,7 @@ def test_parts_report_their_share_of_the_dose(mixture):
     for sub in mixture.subpopulations:
         part = result.subpopulation(sub.name)
         assert part.amounts_particles[0].sum() == pytest.approx(sub.share * 1e10, rel=1e-12)
-    with pytest.raises(exopk.SimulationError, match="unknown subpopulation 'large'"):
+    with pytest.raises(exopk.InputError, match="unknown subpopulation 'large'; expected one of: ps_exposing, stealth"):
         result.subpopulation("large")
 
 
