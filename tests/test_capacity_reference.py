@@ -7,6 +7,9 @@ with an absolute tolerance far below anything reported. ``exopk.simulate`` at it
 settings must agree to the accuracy the README states: every state and organ within 10⁻⁶ of the
 reference, or of 10⁻⁹ of the dose where it holds less. Also: the package's analytic Jacobian
 against finite differences of the reference right-hand side.
+
+Both for the default EVs, a mixture of subpopulations that share the macrophages (one coupled
+system, ``exopk.model.graph.mixture_system``), and for one population (``params.single()``).
 """
 
 from __future__ import annotations
@@ -15,11 +18,17 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference_model import reference_matrix, reference_rhs, reference_saturation
-from scipy.integrate import solve_ivp
+from reference_model import (
+    package_order,
+    reference_matrix,
+    reference_populations,
+    reference_rhs,
+    reference_saturation,
+    reference_solution,
+)
 
 import exopk
-from exopk.model.graph import N_LIVE, organ_membership, rate_matrices
+from exopk.model.graph import mixture_system, organ_membership, rate_matrices
 from exopk.solve import ode_system
 
 T_H = np.array([0.0, 1 / 60, 5 / 60, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 24.0, 48.0])
@@ -28,50 +37,32 @@ ACCURACY = 1e-6  # README: within 10⁻⁶ ...
 FLOOR_OF_DOSE = 1e-9  # ... of the value, or of 10⁻⁹ of the dose for smaller values
 
 
-@pytest.fixture(scope="module")
-def saturable(params) -> exopk.ModelParameters:
-    """Kupffer cells hold 1e12 EVs (10 %ID of a 1e13 dose), splenic macrophages 1e11."""
-    return params.replace(liver_capacity_particles=1e12, spleen_capacity_particles=1e11)
+@pytest.fixture(scope="module", params=["mixture", "single"])
+def saturable(request, params) -> exopk.ModelParameters:
+    """Kupffer cells hold 1e12 EVs (10 %ID of a 1e13 dose), splenic macrophages 1e11.
 
-
-def reference_solution(params, doses, t_h: np.ndarray) -> np.ndarray:
-    """Radau on the hand-written right-hand side, restarted at every dose time and infusion end.
-
-    The right-hand side is evaluated as ``reference_matrix @ x + reference_saturation(x)``,
-    equal to ``reference_rhs`` (tested below) and ~100 times cheaper. Doses are placed by hand:
-    IV boluses and infusions into venous blood, intraperitoneal doses into the peritoneal cavity.
+    ``mixture``: the default EVs (two subpopulations sharing the macrophages); ``single``: one
+    population with the base constants.
     """
-    R = reference_matrix(params)
-    saturation = reference_saturation(params)
-    dose_total = sum(d.dose_particles for d in doses)
-    breaks = sorted({0.0, float(t_h[-1])} | {d.t_h for d in doses} | {d.end_h for d in doses if d.end_h < t_h[-1]})
-    y = np.zeros(len(exopk.model.STATES))
-    out = np.zeros((t_h.size, y.size))
-    for start, stop in zip(breaks[:-1], breaks[1:], strict=True):
-        for d in doses:
-            if d.t_h == start and isinstance(d, exopk.IVBolus):
-                y[STATE["blood_venous"]] += d.dose_particles
-            elif d.t_h == start and isinstance(d, exopk.Intraperitoneal):
-                y[STATE["peritoneal_cavity"]] += d.dose_particles
-        u = np.zeros_like(y)
-        for d in doses:
-            if isinstance(d, exopk.IVInfusion) and d.t_h <= start < d.end_h:
-                u[STATE["blood_venous"]] += d.rate_particles_per_h
-        out[t_h == start] = y
-        inside = (t_h > start) & (t_h <= stop)
-        sol = solve_ivp(
-            lambda _t, x, u=u: R @ x + saturation(x) + (u[:, None] if x.ndim == 2 else u),
-            (0.0, stop - start),  # time since the restart: the system is autonomous
-            y,
-            method="Radau",
-            t_eval=np.unique(np.append(t_h[inside], stop)) - start,
-            rtol=1e-12,
-            atol=1e-22 * dose_total,
-            vectorized=True,  # one call gives the finite-difference Jacobian
-        )
-        assert sol.success, sol.message
-        out[inside] = sol.y[:, : int(inside.sum())].T
-        y = sol.y[:, -1]
+    model = params if request.param == "mixture" else params.single()
+    assert bool(model.subpopulations) == (request.param == "mixture")
+    return model.replace(liver_capacity_particles=1e12, spleen_capacity_particles=1e11)
+
+
+def package_system(params: exopk.ModelParameters):
+    """The package's ODE system for ``params`` and, for each reference state, its package index."""
+    if params.subpopulations:
+        parts = params.parts()
+        mixture = mixture_system([p for _, _, p in parts], [w for _, w, _ in parts])
+        return ode_system(mixture.capacity, mixture.K, mixture.E), package_order(len(parts))
+    K, E = rate_matrices(params.values)
+    return ode_system(params, K[0], E[0]), package_order(1)
+
+
+def on_package(order: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A reference-layout state vector in the package's layout."""
+    out = np.empty_like(y)
+    out[order] = y
     return out
 
 
@@ -103,20 +94,28 @@ REGIMENS = {
 def test_default_settings_match_an_independent_radau_solution(saturable, doses, t_h):
     regimen = exopk.Regimen(doses)
     reference = reference_solution(saturable, doses, t_h)
+    n = len(exopk.model.STATES)
+    by_population = reference.reshape(t_h.size, -1, n).transpose(1, 0, 2)  # (n_pop, n_times, n_states)
+    total = by_population.sum(axis=0)
 
     result = exopk.simulate(saturable, regimen, t_h)
 
     assert result.method == "ode"
-    assert_within_stated_accuracy(result.amounts_particles, reference, regimen.total_particles)
+    assert_within_stated_accuracy(result.amounts_particles, total, regimen.total_particles)
     member = organ_membership()
-    assert_within_stated_accuracy(result.amounts_particles @ member.T, reference @ member.T, regimen.total_particles)
-    # The regimen saturates: liver cells reach their capacity.
-    assert reference[:, STATE["liver_cells"]].max() > 0.9 * saturable["liver_capacity_particles"]
+    assert_within_stated_accuracy(result.amounts_particles @ member.T, total @ member.T, regimen.total_particles)
+    if saturable.subpopulations:
+        assert list(result.parts) == [name for name, _, _ in saturable.parts()]
+        for part, expected in zip(result.parts.values(), by_population, strict=True):
+            assert_within_stated_accuracy(part.amounts_particles, expected, regimen.total_particles)
+    # The regimen saturates: liver cells (of every subpopulation together) reach their capacity.
+    assert total[:, STATE["liver_cells"]].max() > 0.9 * saturable["liver_capacity_particles"]
 
 
 def test_the_fast_reference_form_equals_the_hand_written_right_hand_side(saturable):
     rng = np.random.default_rng(8)
-    y = rng.uniform(0.0, 2e12, size=(len(exopk.model.STATES), 20))  # around and beyond both capacities
+    n = len(reference_populations(saturable)) * len(exopk.model.STATES)
+    y = rng.uniform(0.0, 2e12, size=(n, 20))  # around and beyond both capacities
 
     expected = reference_rhs(saturable, y)
 
@@ -126,13 +125,13 @@ def test_the_fast_reference_form_equals_the_hand_written_right_hand_side(saturab
 
 
 def test_package_right_hand_side_equals_the_hand_written_one(saturable):
-    K, E = rate_matrices(saturable.values)
-    system = ode_system(saturable, K[0], E[0])
+    system, order = package_system(saturable)
     rng = np.random.default_rng(12)
     for _ in range(20):
-        y = rng.uniform(0.0, 2e12, size=len(exopk.model.STATES))  # around and beyond both capacities
+        y = rng.uniform(0.0, 2e12, size=order.size)  # around and beyond both capacities
         expected = reference_rhs(saturable, y)
-        np.testing.assert_allclose(system.rhs(y), expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+        actual = system.rhs(on_package(order, y))[order]
+        np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
 
 
 # --------------------------------------------------------------------------------------
@@ -166,19 +165,27 @@ cells_fraction_of_capacity = st.one_of(
     seed=st.integers(min_value=0, max_value=2**32 - 1),
 )
 def test_analytic_jacobian_equals_finite_differences(saturable, liver, spleen, seed):
-    """Away from the kinks of max(0, ·) and min(1, ·), where the derivative jumps."""
-    K, E = rate_matrices(saturable.values)
-    system = ode_system(saturable, K[0], E[0])
+    """Away from the kinks of max(0, ·) and min(1, ·), where the derivative jumps.
+
+    In a mixture, the organ's cells (``liver`` of its capacity in all) are split at random
+    between the subpopulations, every one holding at least 20 % / n_pop of them.
+    """
+    system, order = package_system(saturable)
+    populations = reference_populations(saturable)
+    n_pop, n = len(populations), len(exopk.model.STATES)
     rng = np.random.default_rng(seed)
-    y = rng.uniform(0.0, 1e12, size=len(exopk.model.STATES))
-    y[STATE["liver_cells"]] = liver * saturable["liver_capacity_particles"]
-    y[STATE["spleen_cells"]] = spleen * saturable["spleen_capacity_particles"]
+    y = rng.uniform(0.0, 1e12, size=order.size)
+    for organ, fraction in (("liver", liver), ("spleen", spleen)):
+        split = rng.uniform(0.2, 0.8, size=n_pop)
+        split /= split.sum()
+        cells = [k * n + STATE[f"{organ}_cells"] for k in range(n_pop)]
+        y[cells] = split * fraction * saturable[f"{organ}_capacity_particles"]
     # Steps small next to the distance to a kink (>= 1 % of the capacity), large next to round-off.
     steps = np.full(y.size, 1e-4 * saturable["spleen_capacity_particles"])
 
-    analytic = system.jacobian(y)
+    analytic = system.jacobian(on_package(order, y))[np.ix_(order, order)]
     from_reference = central_differences(lambda x: reference_rhs(saturable, x), y, steps)
-    from_package = central_differences(system.rhs, y, steps)
+    from_package = central_differences(lambda x: system.rhs(on_package(order, x))[order], y, steps)
 
     scale = np.abs(analytic).max()
     np.testing.assert_allclose(analytic, from_package, rtol=1e-6, atol=1e-9 * scale)
@@ -186,9 +193,21 @@ def test_analytic_jacobian_equals_finite_differences(saturable, liver, spleen, s
         # The documented g = max(0, 1 - A_m/cap) exceeds 1 for A_m < 0; the package clips A_m at 0
         # there (a negative amount is integrator round-off): they agree for A_m >= 0 only.
         np.testing.assert_allclose(analytic, from_reference, rtol=1e-6, atol=1e-9 * scale)
-    # The check has teeth: the saturation terms are in the Jacobian and not small.
-    liver_v = STATE["liver_vascular"]
-    saturation = (analytic - system.A)[liver_v, liver_v]  # k_uv min(1, A_m/cap), 0 for A_m < 0
-    expected = saturable["liver_uptake_vascular_per_h"] * min(1.0, max(0.0, liver))
-    assert saturation == pytest.approx(expected, rel=1e-12, abs=0.0)
-    assert np.all(analytic[N_LIVE:, N_LIVE:] == 0.0)
+    # The check has teeth: the saturation terms are in the Jacobian and not small. (Read from the
+    # capacity terms alone: subtracting the linear part would round off the stealth part's 1e-6 k_mac.)
+    J = system.jacobian(on_package(order, y))
+    correction = np.zeros_like(J)
+    correction[: system.n_live, : system.n_live] = system.capacity.jacobian(on_package(order, y)[: system.n_live])
+    np.testing.assert_array_equal(J, system.A + correction)
+    correction = correction[np.ix_(order, order)]
+    for k, (_, values) in enumerate(populations):
+        liver_v = k * n + STATE["liver_vascular"]
+        k_mac = values["liver_macrophage_uptake_per_h"]
+        # k_mac min(1, A_m/cap), 0 for A_m < 0
+        assert correction[liver_v, liver_v] == pytest.approx(k_mac * min(1.0, max(0.0, liver)), rel=1e-12, abs=0.0)
+        # ... and the shared macrophages couple the subpopulations: the uptake of p falls with the cells of every q.
+        slope = k_mac * y[liver_v] / saturable["liver_capacity_particles"] if 0 < liver < 1 else 0.0
+        for q in range(n_pop):
+            liver_m = q * n + STATE["liver_cells"]
+            assert correction[liver_v, liver_m] == pytest.approx(slope, rel=1e-12, abs=0.0)
+    assert np.all(J[system.n_live :, system.n_live :] == 0.0)

@@ -124,7 +124,7 @@ class SimulationResult:
 
         Raises
         ------
-        SimulationError
+        InputError
             No subpopulation of that name (a single population has none).
         """
         if name not in self.parts:

@@ -43,7 +43,16 @@ import numpy as np
 
 from exopk.dosing import Events
 from exopk.errors import InputError, ParameterError, SimulationError
-from exopk.model.graph import LIVE_STATES, N_LIVE, REPORTED_ORGANS, SINK_STATES, TISSUES, organ_membership, volumes
+from exopk.model.graph import (
+    LIVE_STATES,
+    N_LIVE,
+    N_SINK,
+    REPORTED_ORGANS,
+    SINK_STATES,
+    TISSUES,
+    organ_membership,
+    volumes,
+)
 from exopk.model.parameters import ORGANS, _check_value, _read_toml, params_dir, sourced_entry
 from exopk.observe.imaging import ImagingParameters, load_imaging, transmission
 from exopk.solve.driver import solve_with_fallback
@@ -548,8 +557,8 @@ def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: s
     SimulationError
         The solver failed.
     """
-    from exopk.model.graph import rate_matrices
-    from exopk.simulation import simulate
+    from exopk.model.graph import mixture_system, rate_matrices
+    from exopk.simulation import regimen_events, simulate
 
     if not isinstance(label, Label):
         label = load_label(label)
@@ -561,25 +570,48 @@ def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: s
             "set every `capacity_particles` to inf."
         )
     ev = simulate(params, regimen, t_h, method=method)
-    from exopk.simulation import regimen_events
 
     # the doses the EV simulation kept (it has refused or dropped later ones)
     kept, _ = regimen_events(ev.regimen, ev.t_h, "drop")
-    # A mixture of EV subpopulations: each carries its share of the label with its own kinetics;
-    # the label system is linear, so the parts add (superposition).
-    amounts = 0.0
-    used_methods, metadata = set(), {}
-    for name, share, part in params.parts():
-        K, E = rate_matrices(part.values)
-        system = label_system(part.values, label, K[0], E[0])
-        events = label_events(kept, system, label["free_at_injection_fraction"])
-        part_amounts, used, part_metadata = _solve_label(
-            system, events, ev.t_h, ev.administered_particles, method or "exact"
-        )
-        amounts = amounts + share * part_amounts
-        used_methods.add(used)
-        metadata.update({f"{name}: {k}" if params.subpopulations else k: v for k, v in part_metadata.items()})
-    used = "+".join(sorted(used_methods))
+    # A mixture of EV subpopulations: each carries its share of the label with its own kinetics.
+    # As for the EVs (exopk.simulate), the parts are stacked into one block-diagonal label system,
+    # built on the very blocks of the EVs' mixture matrix, and solved once.
+    parts = params.parts()
+    shares = np.array([w for _, w, _ in parts])
+    if params.subpopulations:
+        mixture = mixture_system([p for _, _, p in parts], shares)
+        blocks = [
+            (
+                mixture.K[k * N_LIVE : (k + 1) * N_LIVE, k * N_LIVE : (k + 1) * N_LIVE],
+                mixture.E[k * N_SINK : (k + 1) * N_SINK, k * N_LIVE : (k + 1) * N_LIVE],
+            )
+            for k in range(len(parts))
+        ]
+    else:
+        K, E = rate_matrices(params.values)
+        blocks = [(K[0], E[0])]
+    systems = [label_system(part.values, label, K, E) for (_, _, part), (K, E) in zip(parts, blocks, strict=True)]
+    system = systems[0]
+    n, n_sinks, n_pop = system.M.shape[0], len(system.sinks), len(systems)
+    M = np.zeros((n_pop * n, n_pop * n))
+    G = np.zeros((n_pop * n_sinks, n_pop * n))
+    for k, s in enumerate(systems):
+        M[k * n : (k + 1) * n, k * n : (k + 1) * n] = s.M
+        G[k * n_sinks : (k + 1) * n_sinks, k * n : (k + 1) * n] = s.G
+    events = label_events(kept, system, label["free_at_injection_fraction"])
+    if params.subpopulations:
+        events = events.mixed(shares)
+    stacked, used, metadata = _solve_label(
+        LabelSystem(M, G, system.states, system.sinks, system.free_places, system.place_of_state, system.organs),
+        events,
+        ev.t_h,
+        ev.administered_particles,
+        method or "exact",
+    )
+    n_t = stacked.shape[0]
+    bound_free = stacked[:, : n_pop * n].reshape(n_t, n_pop, n).sum(axis=1)
+    sinks = stacked[:, n_pop * n :].reshape(n_t, n_pop, n_sinks).sum(axis=1)
+    amounts = np.concatenate([bound_free, sinks], axis=1)
     return TracerResult(
         ev=ev,
         label=label,
