@@ -51,7 +51,7 @@ RATES = ("uptake_vascular_per_h", "uptake_tissue_per_h", "degradation_per_h")
 SOBOL_PARAMETERS = (
     "liver_uptake_vascular_per_h",
     "spleen_uptake_vascular_per_h",
-    "lung_uptake_vascular_per_h",
+    "lung_macrophage_uptake_per_h",
     "kidney_uptake_vascular_per_h",
     "brain_uptake_vascular_per_h",
     "rest_macrophage_uptake_per_h",  # rest uptake is its macrophage term since issue 13

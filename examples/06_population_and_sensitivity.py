@@ -30,7 +30,7 @@ dose = exopk.IVBolus(dose_particles=1e10)
 t_h = np.linspace(0.0, 24.0, 97)  # every 15 min
 
 # 1. Virtual population
-cv = {"liver_uptake_vascular_per_h": 0.3, "spleen_uptake_vascular_per_h": 0.3, "lung_uptake_vascular_per_h": 0.3}
+cv = {"liver_uptake_vascular_per_h": 0.3, "spleen_uptake_vascular_per_h": 0.3, "lung_macrophage_uptake_per_h": 0.3}
 population = exopk.analysis.sample_population(params, 2000, cv, body_weight_cv=0.15, seed=2024)
 result = exopk.analysis.simulate_population(population, dose, t_h)
 bw5, bw95 = np.percentile(population.body_weight_g, [5, 95])

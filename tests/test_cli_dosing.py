@@ -107,4 +107,5 @@ def test_design_writes_candidates_and_plot(tmp_path, capsys):
     assert list(table["interval_h"]) == [4.0, 8.0, 24.0]
     assert set(table["unit"]) == {"particles"}
     assert plot.stat().st_size > 0 and plot.read_bytes()[:4] == b"\x89PNG"
-    assert "particles every 8 h keeps kidney" in stdout
+    chosen = table.loc[table["feasible"], "interval_h"].max()
+    assert f"particles every {chosen:g} h keeps kidney" in stdout

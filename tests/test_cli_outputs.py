@@ -50,8 +50,9 @@ def test_summary_is_exact_at_its_times_with_a_coarse_grid(capsys):
     for organ in ("blood", "liver", "lung", "kidney"):
         shown = np.array([float(x) for x in rows[organ]])
         np.testing.assert_allclose(shown, exact.percent_id(organ), rtol=1e-3)
-    # With --dt 1, interpolation between 0 h (100 %ID) and 1 h gave ~50 %ID blood at 0.5 h.
-    assert float(rows["blood"][0]) < 0.1
+    # With --dt 1, interpolation between 0 h (100 %ID) and 1 h gave ~50 %ID blood at 0.5 h; the
+    # simulated value is a few %ID (the slow phase of the stealth subpopulation, issue 13).
+    assert float(rows["blood"][0]) < 5.0
 
 
 def test_label_summary_is_exact_at_its_times(capsys):
@@ -470,9 +471,10 @@ def test_default_plot_reads_in_words_and_shows_where_the_dose_went():
             "brain",
             "rest",
         ]
-        # The floor comes from the data: blood falls to ~1e-9 %ID by 48 h and is drawn to the end.
+        # The floor comes from the data: blood falls (biphasic, issue 13) to ~1e-2 %ID by 48 h and is
+        # drawn to the end.
         blood_end = result.percent_id("blood")[-1]
-        assert blood_end < 1e-4
+        assert blood_end < 0.1
         assert whole.get_ylim()[0] <= blood_end
         # Where the dose went: stacked to 100 %ID at every time, intact EVs first.
         shares = dose_fates_percent(result)

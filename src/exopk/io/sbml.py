@@ -188,11 +188,14 @@ def _suffix(name: str) -> str:
     return "__" + "".join(c if c.isalnum() or c == "_" else "_" for c in name)
 
 
-def _add_population(libsbml, model, part: ModelParameters, events, x: str, share: float) -> None:
+def _add_population(
+    libsbml, model, part: ModelParameters, events, x: str, share: float, suffixes: Sequence[str] = ("",)
+) -> None:
     """Compartments, species, transfers, saturation terms and dosing of one EV (sub)population.
 
     ``x`` suffixes every id of this population ("" for a single population); doses are multiplied
-    by ``share``, the population's fraction of the dose.
+    by ``share``, the population's fraction of the dose. ``suffixes`` are those of every population of
+    the mixture: the macrophages are shared, so saturation counts the cells of all of them.
     """
     values = part.values
     # Compartments and species, from the state lists.
@@ -275,10 +278,14 @@ def _add_population(libsbml, model, part: ModelParameters, events, x: str, share
         vascular, cells = LIVE_STATES[v_idx] + x, LIVE_STATES[m_idx] + x
         organ = LIVE_STATES[v_idx].removesuffix("_vascular")
         k_uv, capacity = f"{organ}_macrophage_uptake_per_h", f"{organ}_capacity_particles"
+        if x:  # this subpopulation's own (multiplied) macrophage uptake constant
+            k_uv = f"{k_uv}{x}"
+            _parameter(model, k_uv, float(part.values[f"{organ}_macrophage_uptake_per_h"]), "per_hour")
         # min/max (SBML L3V2), not piecewise: libroadrunner turns piecewise conditions into root-finding
         # events, and in the sliding motion along A_m = capacity that cost it ~3e-6 (1e-3 with small steps);
         # with min/max it agrees with exopk's ODE solvers to ~3e-9 (measured).
-        saturation = f"min(1 dimensionless, max(0 particle, {cells}) / {capacity})"
+        filled = " + ".join(f"max(0 particle, {LIVE_STATES[m_idx]}{y})" for y in suffixes)
+        saturation = f"min(1 dimensionless, ({filled}) / {capacity})"
         r = _reaction(libsbml, model, f"saturation_{organ}{x}", cells, vascular, f"{k_uv} * {saturation} * {vascular}")
         _check(
             r.setNotes(
@@ -357,11 +364,6 @@ def sbml_document(params: ModelParameters, regimen: Regimen | Dose | Sequence[Do
             "SBML export does not take steady-state (ss=1) doses or resets (EVID 3/4): SBML has no periodic "
             "steady state; export the repeated doses (ii_h, addl) from time 0 instead."
         )
-    if params.subpopulations and not params.is_linear:
-        raise InputError(
-            "capacity-limited uptake couples the EV subpopulations, so they cannot be exported as separate "
-            "linear systems; export one population with `params.single()`."
-        )
 
     doc = libsbml.SBMLDocument(SBML_LEVEL, SBML_VERSION)
     model = doc.createModel()
@@ -403,8 +405,9 @@ def sbml_document(params: ModelParameters, regimen: Regimen | Dose | Sequence[Do
 
     # One set of states per EV subpopulation (superposition of independent linear systems).
     parts = params.parts()
-    for name, share, part in parts:
-        _add_population(libsbml, model, part, events, _suffix(name) if len(parts) > 1 else "", share)
+    all_suffixes = [_suffix(name) for name, _, _ in parts] if len(parts) > 1 else [""]
+    for (_name, share, part), x in zip(parts, all_suffixes, strict=True):
+        _add_population(libsbml, model, part, events, x, share, all_suffixes)
 
     # Reported organs: totals as assignment rules (summed over subpopulations).
     member = organ_membership()
