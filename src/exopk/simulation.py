@@ -17,6 +17,7 @@ from exopk.model.graph import (
     N_LIVE,
     N_SINK,
     REPORTED_ORGANS,
+    CapacityTerms,
     mixture_system,
     organ_membership,
     rate_matrices,
@@ -214,6 +215,7 @@ def simulate(
         if (params.subpopulations)
         else None
     )
+    system: ModelParameters | CapacityTerms | None
     if mixture is None:
         K, E = rate_matrices(params.values)
         K, E = K[0], E[0]
@@ -451,7 +453,10 @@ def simulate_batch(
     member = organ_membership()[:-1, :N_LIVE]  # reported organs except `eliminated`
     # A mixture of EV subpopulations is solved per subpopulation and summed with the shares
     # (superposition; every set shares the same mixture).
-    mixture = [(sub.share, sub.apply(values)) for sub in params.subpopulations] or [(1.0, values)]
+    mixture: list[tuple[float, dict[str, np.ndarray]]] = [
+        (sub.share, {name: np.asarray(v, dtype=float) for name, v in sub.apply(values).items()})
+        for sub in params.subpopulations
+    ] or [(1.0, values)]
     solved = []
     n_fallback = 0
     for share, part_values in mixture:
@@ -483,7 +488,7 @@ def simulate_batch(
         # Each thread keeps a workspace from block to block (see batch_amounts).
         if not hasattr(per_thread, "workspace"):
             per_thread.workspace = {}
-        live = None
+        live: np.ndarray | None = None
         for k, (share, modal, fallback, _) in enumerate(solved):
             part = batch_amounts(modal, events, t[sl], workspace=per_thread.workspace.setdefault(k, {}))
             for s, amounts in fallback.items():
@@ -494,6 +499,7 @@ def simulate_batch(
                 live = share * part
             else:
                 live += share * part
+        assert live is not None  # at least one part
         # (time, organ) rows with the sets contiguous, as the percentile selection wants
         rows = np.empty((live.shape[1], n_org, n_sets))
         for s0 in range(0, n_sets, 1024):  # transpose in pieces that stay in cache: ~2x faster
@@ -538,11 +544,11 @@ def simulate_batch(
         start += size
     map_threads(run_block, blocks, n_threads)
 
-    auc = 0.0
+    auc: np.ndarray = np.zeros((n_sets, member.shape[0]))
     for share, modal, _, fallback_auc in solved:
         part_auc = batch_auc(modal, events, float(t[-1]))
-        for s, value in fallback_auc.items():
-            part_auc[s] = value
+        for set_index, value in fallback_auc.items():
+            part_auc[set_index] = value
         auc = auc + share * part_auc
     auc_all = np.empty((n_sets, n_org))
     auc_all[:, :-1] = auc

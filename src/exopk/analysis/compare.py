@@ -149,7 +149,7 @@ def auc_to_time(params: ModelParameters, regimen: Regimen | Dose | Sequence[Dose
     reg = as_regimen(regimen).for_body_weight(params.values["body_weight_g"] / 1000.0)
     check_routes(params, reg)
     _refuse_steady_state(reg, "auc_to_time")
-    amount_h = 0.0
+    amount_h = np.zeros(N_LIVE)
     for _name, share, part in params.parts():  # EV subpopulations add (superposition)
         K, E = rate_matrices(part.values)
         full = expm_single(K[0], E[0], reg.events(), np.array([0.0, float(t_end_h)]), integrals=True)

@@ -662,8 +662,9 @@ class ModelParameters:
             object.__setattr__(part, "subpopulations", ())
             object.__setattr__(part, "_parts", None)
             out.append((sub.name, sub.share, part))
-        object.__setattr__(self, "_parts", tuple(out))
-        return self._parts
+        parts = tuple(out)
+        object.__setattr__(self, "_parts", parts)
+        return parts
 
     def single(self) -> ModelParameters:
         """This set as one population with the base values (subpopulations dropped)."""

@@ -579,7 +579,7 @@ def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: s
     parts = params.parts()
     shares = np.array([w for _, w, _ in parts])
     if params.subpopulations:
-        mixture = mixture_system([p for _, _, p in parts], shares)
+        mixture = mixture_system([p for _, _, p in parts], shares.tolist())
         blocks = [
             (
                 mixture.K[k * N_LIVE : (k + 1) * N_LIVE, k * N_LIVE : (k + 1) * N_LIVE],

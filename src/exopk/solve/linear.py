@@ -396,6 +396,7 @@ def ode_system(params: ModelParameters | CapacityTerms | None, K: np.ndarray, E:
     A = np.zeros((n_live + n_sink, n_live + n_sink))
     A[:n_live, :n_live] = K
     A[n_live:, :n_live] = E
+    cap: CapacityTerms | None
     if isinstance(params, CapacityTerms):  # a stacked mixture's terms (exopk.model.graph.mixture_system)
         cap = params
     else:
