@@ -18,11 +18,12 @@ from exopk.model.graph import (
     N_SINK,
     REPORTED_ORGANS,
     CapacityTerms,
-    mixture_system,
+    linear_system,
     organ_membership,
+    parameter_mixture,
+    parameter_volumes,
     rate_matrices,
     reachable_live_states,
-    volumes,
 )
 from exopk.model.parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
 from exopk.results import BatchResult, SimulationResult
@@ -210,15 +211,12 @@ def simulate(
         )
     if solver not in ("BDF", "Radau", "LSODA"):
         raise InputError(f"`solver` must be 'BDF', 'Radau' or 'LSODA'; got {solver!r}.")
-    mixture = (
-        mixture_system([p for _, _, p in params.parts()], [w for _, w, _ in params.parts()])
-        if (params.subpopulations)
-        else None
-    )
+    # K, E (or the stacked mixture) and the volumes depend on the values alone: built once per
+    # (frozen) parameter set and kept on it, so repeated simulations of one set skip them.
+    mixture = parameter_mixture(params) if params.subpopulations else None
     system: ModelParameters | CapacityTerms | None
     if mixture is None:
-        K, E = rate_matrices(params.values)
-        K, E = K[0], E[0]
+        K, E = linear_system(params)
         solve_events, system = events, params
     else:
         # The subpopulations as one block-diagonal system: one solve, shared macrophage capacity.
@@ -249,7 +247,7 @@ def simulate(
     metadata.update(solution.metadata)
     amounts, used = solution.amounts, solution.method
     administered = solution.administered
-    vol = volumes(params.values)
+    vol = parameter_volumes(params)
     result = SimulationResult(
         t_h=t,
         amounts_particles=amounts,

@@ -59,7 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exopk.errors import ParameterError
-from exopk.model.parameters import ORGANS, ModelParameters, derived_values
+from exopk.model.parameters import ORGANS, ROUTE_PARAMETERS, ModelParameters, derived_values
 
 POOLS: tuple[str, ...] = ("vascular", "tissue", "cells")
 SITES: tuple[str, ...] = ("nasal_cavity", "peritoneal_cavity", "subcutaneous_site")
@@ -165,22 +165,47 @@ class Volumes:
     organ_ml: np.ndarray  # (..., n_tissues) in TISSUES order; blood is the circulating pools (total - residual)
 
 
-def volumes(values: Mapping[str, np.ndarray | float]) -> Volumes:
-    """Compartment volumes in mL, element-wise over batched values."""
-    derived = derived_values(values)
-    blood = np.asarray(derived["circulating_blood_volume_ml"], dtype=float)
-    f_art = np.asarray(values["arterial_blood_fraction"], dtype=float)
+def _stack_last(columns: Sequence[np.ndarray | float]) -> np.ndarray:
+    """Stack scalars or arrays along a new last axis (broadcast first); plain floats take the fast path."""
+    if all(type(c) is float for c in columns):  # one parameter set (ModelParameters.values)
+        return np.array(columns)
+    return np.stack(np.broadcast_arrays(*(np.asarray(c, dtype=float) for c in columns)), axis=-1)
+
+
+_ORGAN_VOLUME_NAMES = tuple(f"{o}_volume_ml" for o in ORGANS if o != "rest")
+_VASCULAR_FRACTION_NAMES = tuple(f"{o}_vascular_fraction" for o in ORGANS)
+
+
+def _volume_lists(values: Mapping[str, np.ndarray | float], derived: Mapping[str, np.ndarray | float]):
+    """State volumes (n_live) and organ volumes (TISSUES order) as lists of scalars or arrays."""
+    blood, f_art = derived["circulating_blood_volume_ml"], values["arterial_blood_fraction"]
     state = [blood * (1.0 - f_art), blood * f_art]
     organ = [blood]
-    for o in ORGANS:
-        vol = np.asarray(derived["rest_volume_ml"] if o == "rest" else values[f"{o}_volume_ml"], dtype=float)
-        f_vas = np.asarray(values[f"{o}_vascular_fraction"], dtype=float)
-        state += [vol * f_vas, vol * (1.0 - f_vas), vol * (1.0 - f_vas)]
+    for volume_name, fraction_name in zip(_ORGAN_VOLUME_NAMES + ("",), _VASCULAR_FRACTION_NAMES, strict=True):
+        vol = values[volume_name] if volume_name else derived["rest_volume_ml"]
+        f_vas = values[fraction_name]
+        tissue = vol * (1.0 - f_vas)
+        state += [vol * f_vas, tissue, tissue]  # cells share the tissue space
         organ.append(vol)
     # Depots have no blood volume and no flow leaves them: their volume is 0 (a concentration
     # would be infinite, and none is reported).
-    state += [np.zeros(())] * (1 + len(SITES))
-    return Volumes(np.stack(np.broadcast_arrays(*state), axis=-1), np.stack(np.broadcast_arrays(*organ), axis=-1))
+    state += [0.0] * (1 + len(SITES))
+    return state, organ
+
+
+def _volumes(values: Mapping[str, np.ndarray | float], derived: Mapping[str, np.ndarray | float]) -> Volumes:
+    state, organ = _volume_lists(values, derived)
+    return Volumes(_stack_last(state), _stack_last(organ))
+
+
+def volumes(values: Mapping[str, np.ndarray | float]) -> Volumes:
+    """Compartment volumes in mL, element-wise over batched values.
+
+    The vascular pool of organ *i* is :math:`f_{vas,i} V_i`, its tissue and cell pools
+    :math:`(1 - f_{vas,i}) V_i`; the venous and arterial pools split the circulating blood
+    (:func:`~exopk.model.parameters.derived_values`) by ``arterial_blood_fraction``.
+    """
+    return _volumes(values, derived_values(values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,11 +383,10 @@ def reachable_live_states(values: Mapping[str, np.ndarray | float], entered: np.
     entered : ndarray of bool, shape (n_live,)
         States that receive doses.
     """
+    c = _compiled()
+    used = np.any(_rates(_terms(values)) != 0.0, axis=0) & (c.target < N_LIVE)
     linked = np.zeros((N_LIVE, N_LIVE), dtype=bool)
-    for t in transfers(values):
-        target = _INDEX[t.target]
-        if target < N_LIVE and np.any(t.rate_per_h != 0.0):
-            linked[target, _INDEX[t.source]] = True
+    linked[c.target[used], c.source[used]] = True
     return np.flatnonzero(reached_along(linked, entered))
 
 
@@ -381,8 +405,157 @@ def reached_along(linked: np.ndarray, entered: np.ndarray) -> np.ndarray:
     return reached
 
 
+# ---------------------------------------------------------------------------------------
+# Compiled rate matrices: the transfers of `transfers()` as index arrays, evaluated at once.
+# ---------------------------------------------------------------------------------------
+
+_ONE = "1"
+_FLOW_TERMS = {
+    "lung": "cardiac_output_ml_per_h",
+    "liver": "liver_blood_flow_ml_per_h",  # derived
+    "spleen": "spleen_blood_flow_ml_per_h",
+    "kidney": "kidney_blood_flow_ml_per_h",
+    "brain": "brain_blood_flow_ml_per_h",
+    "rest": "rest_blood_flow_ml_per_h",  # derived
+}
+_DERIVED_TERMS = (
+    "liver_blood_flow_ml_per_h",
+    "liver_arterial_flow_ml_per_h",
+    "rest_blood_flow_ml_per_h",
+    "rest_nonportal_flow_ml_per_h",
+)
+
+
+def _rate_table() -> list[tuple[str, str, tuple[str, str], tuple[str, str]]]:
+    """``(source, target, numerator, denominator)`` of every transfer, in the order of :func:`transfers`.
+
+    The rate is ``n1 * n2 / (d1 * d2)`` over named terms: stored parameters, the derived flows,
+    ``volume:<state>`` (the state's volume), ``1-<name>`` and the constant ``"1"``. The products
+    are formed as :func:`transfers` forms them (a factor 1 is exact), so the rates agree bit for bit.
+    """
+    table: list[tuple[str, str, tuple[str, str], tuple[str, str]]] = []
+
+    def move(src: str, dst: str, a: str, b: str = _ONE) -> None:
+        table.append((src, dst, (a, b), (_ONE, _ONE)))
+
+    def flow(src: str, dst: str, a: str, b: str = _ONE) -> None:
+        table.append((src, dst, (a, b), (f"volume:{src}", _ONE)))
+
+    flow("blood_venous", "lung_vascular", _FLOW_TERMS["lung"])
+    flow("lung_vascular", "blood_arterial", _FLOW_TERMS["lung"])
+    flow("blood_arterial", "liver_vascular", "liver_arterial_flow_ml_per_h")
+    for organ in ("spleen", "kidney", "brain", "rest"):
+        flow("blood_arterial", f"{organ}_vascular", _FLOW_TERMS[organ])
+    flow("spleen_vascular", "liver_vascular", _FLOW_TERMS["spleen"])
+    flow("rest_vascular", "liver_vascular", "gut_blood_flow_ml_per_h")
+    flow("rest_vascular", "blood_venous", "rest_nonportal_flow_ml_per_h")
+    for organ in ("liver", "kidney", "brain"):
+        flow(f"{organ}_vascular", "blood_venous", _FLOW_TERMS[organ])
+    for organ in ORGANS:
+        vas, tis, cel = (f"{organ}_{pool}" for pool in POOLS)
+        ps = (f"{organ}_permeability_fraction_of_flow", _FLOW_TERMS[organ])
+        flow(vas, tis, *ps)
+        table.append((tis, vas, ps, (f"volume:{tis}", f"{organ}_partition_coefficient")))
+        move(vas, cel, f"{organ}_macrophage_uptake_per_h")
+        move(vas, cel, f"{organ}_uptake_vascular_per_h")
+        move(tis, cel, f"{organ}_uptake_tissue_per_h")
+        move(cel, vas, f"{organ}_release_per_h", f"{organ}_release_to_vascular_fraction")
+        move(cel, tis, f"{organ}_release_per_h", f"1-{organ}_release_to_vascular_fraction")
+        move(cel, f"degraded_{organ}", f"{organ}_degradation_per_h")
+    n = "intranasal_"
+    move("nasal_cavity", "brain_tissue", n + "nose_to_brain_per_h")
+    move("nasal_cavity", "blood_venous", n + "absorption_per_h")
+    move("nasal_cavity", "swallowed", n + "mucociliary_clearance_per_h")
+    move("nasal_cavity", "degraded_nasal_cavity", n + "degradation_per_h")
+    for route, site in (("intraperitoneal", "peritoneal_cavity"), ("subcutaneous", "subcutaneous_site")):
+        move(site, "blood_venous", f"{route}_absorption_per_h")
+        move(site, f"degraded_{site}", f"{route}_degradation_per_h")
+    t = "intratracheal_"
+    move("lung_airspace", "lung_vascular", t + "absorption_per_h")
+    move("lung_airspace", "lung_cells", t + "macrophage_uptake_per_h")
+    move("lung_airspace", "swallowed", t + "mucociliary_clearance_per_h")
+    flow("kidney_vascular", "urine", "kidney_urinary_clearance_ml_per_h")
+    flow("liver_tissue", "feces", "liver_biliary_clearance_ml_per_h")
+    return table
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """The rate table as index arrays into the term columns (see :func:`_terms`)."""
+
+    stored: tuple[str, ...]  # stored parameters read, in column order
+    optional: frozenset[str]  # of those, route parameters a species may lack (rate 0)
+    one_minus: tuple[str, ...]  # columns 1 - value
+    factors: np.ndarray  # (4, n_transfers): columns of n1, n2, d1, d2
+    source: np.ndarray  # (n_transfers,) state index
+    target: np.ndarray  # (n_transfers,) state index
+    entries: np.ndarray  # (2 * n_transfers,) flat index into [K.ravel(), E.ravel()] of -rate, then +rate
+
+
+@functools.cache
+def _compiled() -> _Compiled:
+    table = _rate_table()
+    terms = [name for _, _, num, den in table for name in num + den]
+    one_minus = tuple(dict.fromkeys(name[2:] for name in terms if name.startswith("1-")))
+    special = {_ONE, *_DERIVED_TERMS, *(f"1-{name}" for name in one_minus)}
+    stored = tuple(dict.fromkeys(n for n in terms if n not in special and not n.startswith("volume:")))
+    columns = list(stored) + list(_DERIVED_TERMS) + [f"1-{name}" for name in one_minus] + [_ONE]
+    columns += [f"volume:{state}" for state in LIVE_STATES]
+    where = {name: k for k, name in enumerate(columns)}
+    factors = np.array([[where[name] for name in num + den] for _, _, num, den in table]).T
+    source = np.array([_INDEX[src] for src, _, _, _ in table])
+    target = np.array([_INDEX[dst] for _, dst, _, _ in table])
+    diagonal = source * N_LIVE + source
+    to_live = target < N_LIVE
+    off = np.where(to_live, target * N_LIVE + source, N_LIVE * N_LIVE + (target - N_LIVE) * N_LIVE + source)
+    route_names = {name for names in ROUTE_PARAMETERS.values() for name in names}
+    return _Compiled(
+        stored=stored,
+        optional=frozenset(name for name in stored if name in route_names),
+        one_minus=one_minus,
+        factors=factors,
+        source=source,
+        target=target,
+        entries=np.concatenate([diagonal, off]),
+    )
+
+
+def _terms(values: Mapping[str, np.ndarray | float]) -> np.ndarray:
+    """The term columns of the rate table, shape (n_sets, n_columns)."""
+    c = _compiled()
+    derived = derived_values(values)
+    stored = [values[name] if name in values or name not in c.optional else 0.0 for name in c.stored]
+    head = stored + [derived[name] for name in _DERIVED_TERMS] + [1.0 - values[name] for name in c.one_minus]
+    columns = _stack_last([*head, 1.0, *_volume_lists(values, derived)[0]])
+    return columns.reshape(-1, columns.shape[-1])
+
+
+def _rates(terms: np.ndarray) -> np.ndarray:
+    """Rate of every transfer (1/h), shape (n_sets, n_transfers), from the term columns."""
+    n1, n2, d1, d2 = _compiled().factors
+    return terms[:, n1] * terms[:, n2] / (terms[:, d1] * terms[:, d2])
+
+
+def _assemble(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """K and E from the transfer rates: one weighted bincount (sums in the order of ``np.add.at``)."""
+    n_sets = rates.shape[0]
+    size = N_LIVE * N_LIVE + N_SINK * N_LIVE
+    entries = _compiled().entries
+    if n_sets > 1:
+        entries = (np.arange(n_sets)[:, None] * size + entries).ravel()
+    flat = np.bincount(entries, weights=np.concatenate([-rates, rates], axis=1).ravel(), minlength=n_sets * size)
+    flat = flat.reshape(n_sets, size)
+    K = flat[:, : N_LIVE * N_LIVE].reshape(n_sets, N_LIVE, N_LIVE)
+    E = flat[:, N_LIVE * N_LIVE :].reshape(n_sets, N_SINK, N_LIVE)
+    return K, E
+
+
 def rate_matrices(values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray, np.ndarray]:
     """First-order rate matrices of the linear model.
+
+    The rates are those of :func:`transfers`, computed from a table compiled once (the
+    transfers as index arrays into the parameter values, derived flows and volumes), so that
+    one parameter set costs a few array operations and a batch the same few.
 
     Parameters
     ----------
@@ -396,22 +569,39 @@ def rate_matrices(values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray,
     E : ndarray, shape (n_sets, n_sink, n_live)
         :math:`dA_{sink}/dt = E A_{live}`; ``-K.sum(axis=1) == E.sum(axis=1)`` (mass balance).
     """
-    moves = transfers(values)
-    n_sets = moves[0].rate_per_h.shape[0]
-    # Assemble all transfers at once (several act on the same entries, hence add.at).
-    src = np.array([_INDEX[t.source] for t in moves])
-    dst = np.array([_INDEX[t.target] for t in moves])
-    rates = np.empty((n_sets, len(moves)))
-    for k, t in enumerate(moves):
-        rates[:, k] = t.rate_per_h
-    everything = slice(None)
-    K = np.zeros((n_sets, N_LIVE, N_LIVE))
-    E = np.zeros((n_sets, N_SINK, N_LIVE))
-    np.add.at(K, (everything, src, src), -rates)  # type: ignore[arg-type]  # numpy's stubs reject a slice in an index tuple
-    to_live = dst < N_LIVE
-    np.add.at(K, (everything, dst[to_live], src[to_live]), rates[:, to_live])  # type: ignore[arg-type]  # numpy's stubs reject a slice in an index tuple
-    np.add.at(E, (everything, dst[~to_live] - N_LIVE, src[~to_live]), rates[:, ~to_live])  # type: ignore[arg-type]  # numpy's stubs reject a slice in an index tuple
-    return K, E
+    return _assemble(_rates(_terms(values)))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+def linear_system(params: ModelParameters) -> tuple[np.ndarray, np.ndarray]:
+    """``K``, ``E`` of one parameter set (its base values; subpopulations ignored), built once per set.
+
+    Returns
+    -------
+    K : ndarray, shape (n_live, n_live)
+    E : ndarray, shape (n_sink, n_live)
+        As :func:`rate_matrices` for one set; read-only (kept on the frozen ``params``).
+    """
+
+    def build() -> tuple[np.ndarray, np.ndarray]:
+        K, E = rate_matrices(params.values)
+        return _read_only(K[0]), _read_only(E[0])
+
+    return params.cached("linear_system", build)
+
+
+def parameter_volumes(params: ModelParameters) -> Volumes:
+    """:func:`volumes` of one parameter set, computed once per set (read-only arrays)."""
+
+    def build() -> Volumes:
+        vol = volumes(params.values)
+        return Volumes(_read_only(vol.state_ml), _read_only(vol.organ_ml))
+
+    return params.cached("volumes", build)
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,9 +718,7 @@ def mixture_system(parts: Sequence[ModelParameters], shares: Sequence[float]) ->
         Fraction of every dose that is each subpopulation.
     """
     n_pop = len(parts)
-    K_all, E_all = rate_matrices(
-        {name: np.array([p.values[name] for p in parts], dtype=float) for name in parts[0].values}
-    )
+    K_all, E_all = _assemble(_rates(np.concatenate([_terms(p.values) for p in parts])))
     K = np.zeros((n_pop * N_LIVE, n_pop * N_LIVE))
     E = np.zeros((n_pop * N_SINK, n_pop * N_LIVE))
     for p in range(n_pop):
@@ -551,3 +739,17 @@ def mixture_system(parts: Sequence[ModelParameters], shares: Sequence[float]) ->
             saturating=np.tile(cells, (n_pop, 1)),
         )
     return MixtureSystem(K=K, E=E, shares=np.asarray(shares, dtype=float), capacity=capacity)
+
+
+def parameter_mixture(params: ModelParameters) -> MixtureSystem:
+    """:func:`mixture_system` of the subpopulations of ``params`` (:meth:`~ModelParameters.parts`), built
+    once per set; ``K`` and ``E`` are read-only."""
+
+    def build() -> MixtureSystem:
+        parts = params.parts()
+        mixture = mixture_system([p for _, _, p in parts], [w for _, w, _ in parts])
+        _read_only(mixture.K)
+        _read_only(mixture.E)
+        return mixture
+
+    return params.cached("mixture_system", build)

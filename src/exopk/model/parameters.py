@@ -22,12 +22,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, TypeGuard
+from typing import Any, Literal, TypeGuard, TypeVar
 
 import numpy as np
 
@@ -35,6 +35,8 @@ from exopk.errors import ParameterError
 
 ORGANS: tuple[str, ...] = ("lung", "liver", "spleen", "kidney", "brain", "rest")
 """Organ compartments of the model, in state order."""
+
+_T = TypeVar("_T")
 
 Rule = Literal["positive", "non_negative", "fraction", "open_fraction", "positive_or_inf"]
 
@@ -593,6 +595,7 @@ class ModelParameters:
     scenarios: tuple[str, ...] = field(default=())
     subpopulations: tuple[Subpopulation, ...] = field(default=())
     _parts: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _cache: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         missing = [name for name in _SPECS if name not in self.values and name not in _ROUTE_NAMES]
@@ -661,10 +664,26 @@ class ModelParameters:
             object.__setattr__(part, "sources", sources)
             object.__setattr__(part, "subpopulations", ())
             object.__setattr__(part, "_parts", None)
+            object.__setattr__(part, "_cache", None)
             out.append((sub.name, sub.share, part))
         parts = tuple(out)
         object.__setattr__(self, "_parts", parts)
         return parts
+
+    def cached(self, key: str, compute: Callable[[], _T]) -> _T:
+        """``compute()``, computed on the first call with ``key`` and kept on this (frozen) set.
+
+        For what depends on the values alone (rate matrices, volumes, a mixture's stacked
+        system), so that repeated simulations of one set build it once. Variants made by
+        :meth:`replace` start with no cache.
+        """
+        if self._cache is None:
+            object.__setattr__(self, "_cache", {})
+        cache = self._cache
+        assert cache is not None
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
 
     def single(self) -> ModelParameters:
         """This set as one population with the base values (subpopulations dropped)."""
