@@ -26,8 +26,8 @@ from exopk.model.graph import (
 )
 from exopk.model.parameters import _SPECS, ModelParameters, _check_value, check_flow_and_volume_balance, valid_mask
 from exopk.results import BatchResult, SimulationResult
-from exopk.solve.driver import MASS_BALANCE_LIMIT as MASS_BALANCE_LIMIT  # re-exported: its old home
 from exopk.solve.capacity_batch import capacity_batch
+from exopk.solve.driver import MASS_BALANCE_LIMIT as MASS_BALANCE_LIMIT  # re-exported: its old home
 from exopk.solve.driver import ODE_ATOL_FRACTION, ODE_RTOL, solve_with_fallback
 from exopk.solve.linear import (
     _DECAYED,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,8 @@ def solve_sets(
     auc = np.empty((n_sets, n_org))
     worst = 0.0
     for s in range(n_sets):
-        p = params.replace(**{name: float(v[s]) for name, v in varied.items()})
+        changes: dict[str, Any] = {name: float(v[s]) for name, v in varied.items()}
+        p = params.replace(**changes)
         K, E, system, ev, n_pop = _set_system(p, events)
         W = np.tile(membership_live, n_pop)
         y = ode_single(system, K, E, ev, t_h, rtol=rtol, atol=atol_particles, solver="LSODA", integrals=W)
@@ -142,7 +144,7 @@ def capacity_batch(
     """
     n_sets = len(next(iter(varied.values())))
     n_proc = min(default_workers() if workers is None else workers, n_sets)
-    kwargs = dict(rtol=rtol, atol_particles=atol_particles, administered=administered, dose_particles=dose_particles)
+    kwargs: dict[str, Any] = dict(rtol=rtol, atol_particles=atol_particles, administered=administered, dose_particles=dose_particles)
     if n_proc <= 1:
         results = [solve_sets(params, varied, events, t_h, membership_live, **kwargs)]
     else:
@@ -168,4 +170,3 @@ def capacity_batch(
             f"(> {ACCURACY_LIMIT:g}); try a smaller `rtol` or simulate() that set."
         )
     return amounts, auc, worst
-

@@ -408,9 +408,10 @@ class OdeSystem:
 
             return linear_rhs, lambda _y, _t: A
         pools = cap.cells[:, None] if cap.saturating is None else cap.saturating
+        columns = (cap.vascular, cap.cells, pools, cap.uptake_per_h, cap.capacity_particles)
         terms = [
             (int(v), int(m), [int(j) for j in pool], float(k), 1.0 / float(c))
-            for v, m, pool, k, c in zip(cap.vascular, cap.cells, pools, cap.uptake_per_h, cap.capacity_particles)
+            for v, m, pool, k, c in zip(*columns, strict=True)
         ]
 
         def rhs(y, _t):
@@ -556,11 +557,11 @@ def ode_single(
             ys = _lsoda(rhs, jac, y, np.concatenate([[0.0], t_eval - t_prev]), rtol, atol_all, t_prev, solver)[1:]
         else:
             sol = solve_ivp(
-                lambda t, x: rhs(x, t),
+                lambda t, x, f=rhs: f(x, t),
                 (0.0, t_next - t_prev),
                 y,
                 method=solver,
-                jac=lambda t, x: jac(x, t),
+                jac=lambda t, x, f=jac: f(x, t),
                 t_eval=t_eval - t_prev,
                 rtol=rtol,
                 atol=atol_all,
