@@ -144,7 +144,9 @@ def capacity_batch(
     """
     n_sets = len(next(iter(varied.values())))
     n_proc = min(default_workers() if workers is None else workers, n_sets)
-    kwargs: dict[str, Any] = dict(rtol=rtol, atol_particles=atol_particles, administered=administered, dose_particles=dose_particles)
+    kwargs: dict[str, Any] = dict(
+        rtol=rtol, atol_particles=atol_particles, administered=administered, dose_particles=dose_particles
+    )
     if n_proc <= 1:
         results = [solve_sets(params, varied, events, t_h, membership_live, **kwargs)]
     else:
