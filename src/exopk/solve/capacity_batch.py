@@ -7,13 +7,21 @@ own by :func:`exopk.solve.linear.ode_single` with ``solver="LSODA"`` (ODEPACK th
 Jacobian call back into Python). The sets are split into chunks solved in worker processes
 (the callbacks hold the GIL, so threads would not run them in parallel).
 
-Why not one vectorised implicit integrator over all sets: measured
-(``benchmarks/bench_capacity.py``), a stacked system of the sets with a sparse block-diagonal
-Jacobian under :func:`scipy.integrate.solve_ivp` (BDF) costs ~140 ms a set at 100 sets
-(Python per-step work and sparse LU grow with the stack), more than twice the single LSODA
-solve (~60 ms on the same loaded machine); its shared error norm (root mean square over all
-sets) would also let one set's error grow with the number of sets. The per-set solve keeps
-each set's accuracy exactly that of :func:`exopk.simulate` at the same tolerances.
+Measured (``benchmarks/bench_capacity.py``, 1,000 sets, 2881 times, 2 CPUs shared with other
+jobs, load average ~5.6): 167 ms a set, against 314 ms a set for a loop of plain
+``solve_ivp(method="LSODA")`` solves: 1.9 times faster, short of the 10 times of issue 15 (the
+processes barely help on an oversubscribed machine; the organ AUC states add ~15 %).
+
+Why not one vectorised implicit integrator over all sets, as tried: a stacked system of the
+sets with a sparse block-diagonal Jacobian under :func:`scipy.integrate.solve_ivp` (BDF) cost
+~140 ms a set at 100 sets (Python per-step work and a sparse LU per step-size change, 379 for
+one solve, growing with the stack), about twice the single LSODA solve on the same machine;
+its shared error norm (root mean square over all sets) would also let one set's error grow with
+the number of sets. A batched BDF would need a cheap solve of :math:`(I - cJ)x = b` for every
+new *c*: with the eigen-decomposition of the linear part (``batch_modal``) and the capacity
+Jacobian's few entries as a low-rank update (Woodbury), no refactorisation would be needed;
+not built yet. The per-set solve keeps each set's accuracy exactly that of
+:func:`exopk.simulate` with ``solver="LSODA"``.
 
 Each set's answer is checked for mass balance like :func:`exopk.solve.solve_with_fallback`'s.
 """
