@@ -126,7 +126,7 @@ def simulate(
     method: str | None = None,  # "exact", "expm" or "ode", checked below
     rtol: float = ODE_RTOL,
     atol_particles: float | None = None,
-    solver: Literal["BDF", "Radau", "LSODA"] = "LSODA",
+    solver: Literal["BDF", "Radau", "LSODA"] | None = None,
     doses_after_end: Literal["error", "drop"] = "error",
     fallback: bool = True,
 ) -> SimulationResult:
@@ -155,12 +155,14 @@ def simulate(
         Absolute tolerance of the ``"ode"`` path (particles); default ``1e-17 × dose``. The
         defaults keep every organ within 10⁻⁶ of its value (or of 10⁻⁹ of the dose, if it holds
         less) for the capacity-limited model.
-    solver : {"BDF", "Radau", "LSODA"}, default "LSODA"
+    solver : {"BDF", "Radau", "LSODA"}, optional
         Integrator of the ``"ode"`` path: ``"LSODA"`` is ODEPACK's, stepping in Fortran
         (:func:`scipy.integrate.odeint`); ``"BDF"`` and ``"Radau"`` are
-        :func:`scipy.integrate.solve_ivp`'s, stepping in Python. Measured on the
-        capacity-limited model (``benchmarks/bench_capacity.py``): LSODA ~8 times faster than
-        BDF and closer to the reference (0.02 of the stated accuracy bound against 0.07).
+        :func:`scipy.integrate.solve_ivp`'s, stepping in Python. Default: ``"LSODA"`` for the
+        capacity-limited model (measured, ``benchmarks/bench_capacity.py``: ~8 times faster
+        than BDF, and as close to the independent reference), ``"BDF"`` for the linear model,
+        where the ODE is the last fallback for rates the other methods cannot take (BDF still
+        answers at a rate of 1e30 /h, where LSODA gives up).
     doses_after_end : {"error", "drop"}, default "error"
         Administrations that start after the last output time cannot change any output.
         ``"error"`` refuses them (they are usually a mistake: a too short ``t_h``);
@@ -213,6 +215,8 @@ def simulate(
             f"`method`={method!r} needs the linear model, but an organ has a finite `capacity_particles`; "
             "use method='ode'."
         )
+    if solver is None:
+        solver = "BDF" if params.is_linear else "LSODA"
     if solver not in ("BDF", "Radau", "LSODA"):
         raise InputError(f"`solver` must be 'BDF', 'Radau' or 'LSODA'; got {solver!r}.")
     mixture = (
