@@ -135,7 +135,9 @@ def test_a_solver_failure_is_a_simulation_error(params, monkeypatch):
 
     monkeypatch.setattr(exopk.solve.linear, "solve_ivp", lambda *args, **kwargs: Failed())
     with pytest.raises(RuntimeError, match=r"ODE solver \(BDF\) stopped early") as info:
-        exopk.simulate(params, exopk.IVBolus(dose_particles=1e10, t_h=1.0), np.linspace(0, 24, 49), method="ode")
+        exopk.simulate(
+            params, exopk.IVBolus(dose_particles=1e10, t_h=1.0), np.linspace(0, 24, 49), method="ode", solver="BDF"
+        )
     assert type(info.value) is exopk.SimulationError
     assert not isinstance(info.value, ValueError)
 

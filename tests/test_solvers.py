@@ -246,10 +246,18 @@ def test_ode_solver_failure_raises(params, monkeypatch):
     with pytest.raises(
         exopk.SimulationError, match=r"ODE solver \(BDF\) stopped early at t = 0.1 h: Required step.*Radau"
     ):
-        exopk.simulate(params, REGIMENS["bolus"], T_H, method="ode")
+        exopk.simulate(params, REGIMENS["bolus"], T_H, method="ode", solver="BDF")
 
 
-@pytest.mark.parametrize("solver", ["Radau", "LSODA"])
+def test_lsoda_failure_raises(params, monkeypatch):
+    """LSODA (odeint) that gives up says where and why, as SimulationError."""
+    monkeypatch.setattr(exopk.solve.linear, "ODE_MAX_STEPS", 3)
+
+    with pytest.raises(exopk.SimulationError, match=r"ODE solver \(LSODA\) stopped early at t = .* h: .*Radau"):
+        exopk.simulate(params, REGIMENS["bolus"], T_H, method="ode", solver="LSODA", fallback=False)
+
+
+@pytest.mark.parametrize("solver", ["Radau", "LSODA", "BDF"])
 def test_other_stiff_solvers_agree(params, solver):
     regimen = REGIMENS["bolus"]
     exact = exopk.simulate(params, regimen, T_H)
@@ -569,7 +577,6 @@ def test_batch_to_frame(params, variations):
         ({"lung_release_to_vascular_fraction": [0.5, 1.5]}, r"must lie in \[0, 1\]; got 1.5"),
         ({"liver_uptake_vascular_per_h": []}, r"must be a non-empty 1-D array; got shape \(0,\)"),
         ({"liver_uptake_vascular_per_h": [[1.0, 2.0]]}, r"must be a non-empty 1-D array; got shape \(1, 2\)"),
-        ({"liver_capacity_particles": [np.inf, 1e12]}, r"batches solve the linear model only; capacities must be inf"),
         ({"kidney_blood_flow_ml_per_h": [50.0, 5000.0]}, r"derived `rest_blood_flow_ml_per_h`.*in `variations`"),
     ],
 )
@@ -589,16 +596,6 @@ def test_batch_rejects_bad_variations(params, bad_variations, message):
 def test_batch_rejects_bad_options(params, kwargs, message):
     with pytest.raises(exopk.InputError, match=message):
         exopk.simulate_batch(params, REGIMENS["bolus"], BATCH_T_H, {"liver_uptake_vascular_per_h": [1.0]}, **kwargs)
-
-
-def test_batch_refuses_non_linear_base_parameters(params):
-    with pytest.raises(exopk.InputError, match=r"simulate_batch solves the linear model only"):
-        exopk.simulate_batch(
-            params.replace(liver_capacity_particles=1e12),
-            REGIMENS["bolus"],
-            BATCH_T_H,
-            {"liver_uptake_vascular_per_h": [1.0]},
-        )
 
 
 def test_batch_results_do_not_depend_on_worker_threads(params, variations):

@@ -31,13 +31,14 @@ solution falls back to exact matrix-exponential stepping of the augmented system
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-from scipy.integrate import solve_ivp
+from scipy.integrate import ODEintWarning, odeint, solve_ivp
 
 from exopk.dosing import Events
 from exopk.errors import SimulationError
@@ -385,6 +386,75 @@ class OdeSystem:
         J[: self.n_live, : self.n_live] += self.capacity.jacobian(y[: self.n_live])
         return J
 
+    def callables(self, rate: np.ndarray | None = None):
+        """``(rhs(y, t), jacobian(y, t))`` for an integrator, equal to :meth:`rhs` and :meth:`jacobian`.
+
+        Built for the per-step cost, which dominates a stiff solve of this size (~70 states, a
+        few thousand steps): one matrix-vector product, then the capacity terms in scalar
+        Python over precomputed index lists (a handful of entries; a NumPy call on such tiny
+        arrays costs more than the arithmetic). ``rate`` (particles/h, shape (n_live,)) is a
+        constant infusion input; ``t`` is ignored (the system is autonomous).
+        """
+        A = self.A
+        u = None
+        if rate is not None and np.any(rate != 0.0):
+            u = np.zeros(A.shape[0])
+            u[: self.n_live] = rate
+        cap = self.capacity
+        if cap is None:
+
+            def linear_rhs(y, _t):
+                return A @ y if u is None else A @ y + u
+
+            return linear_rhs, lambda _y, _t: A
+        pools = cap.cells[:, None] if cap.saturating is None else cap.saturating
+        columns = (cap.vascular, cap.cells, pools, cap.uptake_per_h, cap.capacity_particles)
+        terms = [
+            (int(v), int(m), [int(j) for j in pool], float(k), 1.0 / float(c))
+            for v, m, pool, k, c in zip(*columns, strict=True)
+        ]
+
+        def rhs(y, _t):
+            dy = A @ y if u is None else A @ y + u
+            for v, m, pool, k, inv_cap in terms:
+                filled = 0.0
+                for j in pool:
+                    a = y[j]
+                    if a > 0.0:
+                        filled += a
+                sat = filled * inv_cap
+                if sat > 1.0:
+                    sat = 1.0
+                flux = k * sat * y[v]
+                dy[v] += flux
+                dy[m] -= flux
+            return dy
+
+        def jac(y, _t):
+            J = A.copy()
+            for v, m, pool, k, inv_cap in terms:
+                filled = 0.0
+                for j in pool:
+                    a = y[j]
+                    if a > 0.0:
+                        filled += a
+                sat = filled * inv_cap
+                if sat >= 1.0:  # full: g = 0, flat (CapacityTerms.jacobian)
+                    J[v, v] += k
+                    J[m, v] -= k
+                    continue
+                J[v, v] += k * sat
+                J[m, v] -= k * sat
+                if filled > 0.0:
+                    slope = k * inv_cap * y[v]
+                    for j in pool:
+                        if y[j] > 0.0:
+                            J[v, j] += slope
+                            J[m, j] -= slope
+            return J
+
+        return rhs, jac
+
 
 def ode_system(params: ModelParameters | CapacityTerms | None, K: np.ndarray, E: np.ndarray) -> OdeSystem:
     """The :class:`OdeSystem` of ``K``, ``E`` and, if ``params`` has finite capacities, their capacity terms.
@@ -404,6 +474,10 @@ def ode_system(params: ModelParameters | CapacityTerms | None, K: np.ndarray, E:
     return OdeSystem(A=A, n_live=n_live, capacity=cap if cap is not None and cap.vascular.size else None)
 
 
+ODE_MAX_STEPS = 200_000
+"""Most integrator steps between two output times before the ODE path gives up."""
+
+
 def ode_single(
     params: ModelParameters | CapacityTerms | None,
     K: np.ndarray,
@@ -415,6 +489,7 @@ def ode_single(
     atol: float | np.ndarray,
     solver: str,
     initial: tuple[float, np.ndarray] | None = None,
+    integrals: np.ndarray | None = None,
 ) -> np.ndarray:
     """Live and sink amounts by a stiff integrator with an analytic Jacobian.
 
@@ -424,19 +499,38 @@ def ode_single(
     enter as constant inputs per interval. ``atol`` (particles) may be one value or one per state.
     ``initial = (t0_h, state)`` starts from ``state`` (live and sinks) at ``t0_h`` instead of
     from zero (used for resets and steady states, :mod:`exopk.solve.events`).
+
+    ``solver="LSODA"`` runs ODEPACK's LSODA through :func:`scipy.integrate.odeint`: each dose
+    interval is one call into Fortran that steps and interpolates to the output times, calling
+    back into Python only for the right-hand side and the Jacobian
+    (:meth:`OdeSystem.callables`). ``"BDF"`` and ``"Radau"`` go through
+    :func:`scipy.integrate.solve_ivp`, whose steps run in Python: same answer to the
+    tolerances, several times slower (``benchmarks/bench_capacity.py``).
+
+    ``integrals``, a matrix *W* of shape (n_integrals, n_live), also returns
+    :math:`W \\int_0^t x\\,dt` (particles·h; e.g. *W* = organ membership: each organ's AUC),
+    integrated with the states, as extra columns.
+
+    Returns
+    -------
+    ndarray, shape (n_times, n_live + n_sink [+ n_integrals])
     """
     system = ode_system(params, K, E)
     n_live = system.n_live
+    n_int = 0 if integrals is None else integrals.shape[0]
+    if integrals is not None:  # d/dt (W integral of x) = W x: extra states with rows [W, 0, 0]
+        n0 = system.A.shape[0]
+        A = np.zeros((n0 + n_int, n0 + n_int))
+        A[:n0, :n0] = system.A
+        A[n0:, :n_live] = integrals
+        system = OdeSystem(A=A, n_live=n_live, capacity=system.capacity)
     n = system.A.shape[0]
-
-    def make_rhs(rate):
-        def rhs(_t, y):
-            return system.rhs(y, rate)
-
-        return rhs
-
-    def jac(_t, y):
-        return system.jacobian(y)
+    atol_all: float | np.ndarray = atol
+    if integrals is not None:
+        # The integrals follow the states they integrate and need no error control of their
+        # own (CVODES's quadratures likewise): a vast absolute tolerance takes them out of the
+        # error norm, so they do not change the steps taken.
+        atol_all = np.concatenate([np.broadcast_to(np.asarray(atol, dtype=float), (n - n_int,)), np.full(n_int, 1e300)])
 
     start = [] if initial is None else [initial[0]]
     points = np.unique(np.concatenate([_breakpoints(events), [t_h[-1]], start]))
@@ -444,7 +538,7 @@ def ode_single(
     y = np.zeros(n)
     if initial is not None:
         points = points[points >= initial[0]]
-        y = np.array(initial[1], dtype=float)
+        y[: len(initial[1])] = np.asarray(initial[1], dtype=float)
     out = np.zeros((t_h.size, n))  # outputs before the first dose stay zero
     t_prev = points[0]
     for t_next in [*points[1:], None]:
@@ -455,29 +549,50 @@ def ode_single(
             break
         inside = (t_h > t_prev) & (t_h <= t_next)
         t_eval = np.unique(np.append(t_h[inside], t_next))
+        rhs, jac = system.callables(_active_rate(events, t_prev))
         # Integrate in time since the interval's start: the system is autonomous, and late in a
         # regimen the spacing of floats near t (3.6e-15 h at 24 h) would bound the first step
         # after a dose, which the fast flow modes (~1e5 /h) need to be ~1e-13 h at tight tolerances.
-        sol = solve_ivp(
-            make_rhs(_active_rate(events, t_prev)),
-            (0.0, t_next - t_prev),
-            y,
-            method=solver,
-            jac=jac,
-            t_eval=t_eval - t_prev,
-            rtol=rtol,
-            atol=atol,
-        )
-        if not sol.success:
-            raise SimulationError(
-                f"ODE solver ({solver}) stopped early at t = {t_prev + sol.t[-1] if np.size(sol.t) else t_prev} h: "
-                f"{sol.message} "
-                "Try solver='Radau' or a looser `rtol`."
+        if solver == "LSODA":
+            ys = _lsoda(rhs, jac, y, np.concatenate([[0.0], t_eval - t_prev]), rtol, atol_all, t_prev, solver)[1:]
+        else:
+            sol = solve_ivp(
+                lambda t, x, f=rhs: f(x, t),
+                (0.0, t_next - t_prev),
+                y,
+                method=solver,
+                jac=lambda t, x, f=jac: f(x, t),
+                t_eval=t_eval - t_prev,
+                rtol=rtol,
+                atol=atol_all,
             )
-        out[inside] = sol.y[:, : int(inside.sum())].T
-        y = sol.y[:, -1].copy()
+            if not sol.success:
+                raise SimulationError(
+                    f"ODE solver ({solver}) stopped early at t = {t_prev + sol.t[-1] if np.size(sol.t) else t_prev} h: "
+                    f"{sol.message} "
+                    "Try solver='Radau' or a looser `rtol`."
+                )
+            ys = sol.y.T
+        out[inside] = ys[: int(inside.sum())]
+        y = ys[-1].copy()
         t_prev = t_next
     return out
+
+
+def _lsoda(rhs, jac, y0: np.ndarray, tau_h: np.ndarray, rtol, atol, t0_h: float, solver: str) -> np.ndarray:
+    """States at the times ``tau_h`` (from 0, the state ``y0``) by :func:`scipy.integrate.odeint`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ODEintWarning)  # failures are reported below, as SimulationError
+        ys, info = odeint(
+            rhs, y0, tau_h, Dfun=jac, rtol=rtol, atol=atol, mxstep=ODE_MAX_STEPS, full_output=True, printmessg=False
+        )
+    if info["message"] != "Integration successful.":
+        reached = t0_h + float(info["tcur"][-1]) if np.size(info["tcur"]) else t0_h
+        raise SimulationError(
+            f"ODE solver ({solver}) stopped early at t = {reached:.6g} h: {info['message']} "
+            "Try solver='Radau' or a looser `rtol`."
+        )
+    return ys
 
 
 # ---------------------------------------------------------------------------------------
