@@ -350,7 +350,7 @@ def test_stiff_solver_hint_names_real_options(capsys, monkeypatch):
         t = np.array([0.25])
 
     monkeypatch.setattr(exopk.solve.linear, "solve_ivp", lambda *a, **k: Failed())
-    argv = ["simulate", *FAST, "--method", "ode", "--set", "liver_capacity_particles=1e9"]
+    argv = ["simulate", *FAST, "--method", "ode", "--solver", "BDF", "--set", "liver_capacity_particles=1e9"]
     status, _, err = run(argv, capsys)
 
     assert status == 1 and one_line(err), err

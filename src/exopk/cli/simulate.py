@@ -39,7 +39,13 @@ def add_parser(commands) -> argparse.ArgumentParser:
         help="quantity to plot (default: percent_id)",
     )
     ode = sim.add_argument_group("stiff solver (--method ode, the capacity-limited model)")
-    ode.add_argument("--solver", choices=("BDF", "Radau", "LSODA"), default="BDF", help="integrator (default BDF)")
+    ode.add_argument(
+        "--solver",
+        choices=("BDF", "Radau", "LSODA"),
+        default=None,
+        help="integrator (default: LSODA for the capacity-limited model, BDF otherwise; measured in "
+        "benchmarks/bench_capacity.py)",
+    )
     ode.add_argument("--rtol", type=c.positive_float("--rtol"), default=1e-8, help="relative tolerance (default 1e-8)")
     c.add_tracer_argument(sim)
     return sim
