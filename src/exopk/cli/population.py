@@ -50,6 +50,15 @@ def add_parser(commands) -> argparse.ArgumentParser:
     return pop
 
 
+def write_outputs(outputs: Outputs, result, dose_particles: float) -> None:
+    """Stage ``--out`` (percentile bands) and ``--subjects`` (per-subject summaries) when asked for."""
+    if outputs.wants("--out"):
+        # Percentiles of %ID: the dose of every subject is 100 %ID, so the round-off bound is 1e-7 %ID.
+        outputs.frame("--out", clip_round_off(result.to_frame(), dose_particles), float_format="%.8g")
+    if outputs.wants("--subjects"):
+        outputs.frame("--subjects", result.subjects_frame(), float_format="%.8g")
+
+
 def run(args) -> int:
     import numpy as np
 
@@ -100,11 +109,7 @@ def run(args) -> int:
             progress=False if args.no_progress else None, **kwargs,
         )  # fmt: skip
     with outputs:
-        if outputs.wants("--out"):
-            # Percentiles of %ID: the dose of every subject is 100 %ID, so the round-off bound is 1e-7 %ID.
-            outputs.frame("--out", clip_round_off(result.to_frame(), regimen.total_particles), float_format="%.8g")
-        if outputs.wants("--subjects"):
-            outputs.frame("--subjects", result.subjects_frame(), float_format="%.8g")
+        write_outputs(outputs, result, regimen.total_particles)
         if outputs.wants("--plot"):
             import matplotlib
 
