@@ -208,14 +208,14 @@ def baseline_write(result, folder: Path) -> None:
     pd.concat(blocks, ignore_index=True).to_csv(folder / "baseline_subjects.csv", index=False, float_format="%.8g")
 
 
-def current_write(result, regimen_particles: float, folder: Path) -> None:
+def current_write(result, folder: Path) -> None:
     """The writers of ``exopk population`` as built (what the command stages for --out and --subjects)."""
     from exopk.cli._outputs import Outputs
     from exopk.cli.population import write_outputs
 
     outputs = Outputs([(folder / "bands.csv", "--out", "csv"), (folder / "subjects.csv", "--subjects", "csv")])
     with outputs:
-        write_outputs(outputs, result, regimen_particles)
+        write_outputs(outputs, result)
 
 
 def main() -> None:
@@ -244,14 +244,13 @@ def main() -> None:
             share = "" if stage == "total in process" else f"  ({100 * seconds / total:4.1f} %)"
             print(f"  {stage:28s} {seconds:7.2f} s{share}")
 
-        dose = 1e10  # only bounds round-off in particle units; the bands are in %ID
         baseline, current = [], []
         for _ in range(max(3, repeats)):
             t0 = time.perf_counter()
             baseline_write(result, folder)
             baseline.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            current_write(result, dose, folder)
+            current_write(result, folder)
             current.append(time.perf_counter() - t0)
         b, c = statistics.median(baseline), statistics.median(current)
         print(f"writers (--out + --subjects), median of {len(current)} alternating: baseline long frames + to_csv "
