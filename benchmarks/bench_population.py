@@ -17,8 +17,9 @@ Printed:
   command calls: parameter sampling (``sample_population``), solver (``simulate_batch``, with the
   per-block Cmax/Tmax and curve gathering it calls back), NCA (``nca``), the rest of
   ``simulate_population`` (summaries), writing outputs (staging and renaming the files, i.e. the
-  ``Outputs`` block minus the figure), plotting (building and saving the figure), and the rest
-  (argument parsing, model loading, the printed summary);
+  ``Outputs`` block minus the figure), plotting (``write_plot``: importing matplotlib, building and
+  saving the figure), and the rest (argument parsing, model loading, the printed summary); wall
+  clock, and CPU time of all threads (``time.process_time``, less sensitive to a loaded machine);
 - in the same process, the writers against the baseline they replaced: the tidy long frames
   (one row per subject x organ x parameter, one per time x organ x percentile) written with
   ``DataFrame.to_csv``, as ``exopk population`` wrote them before issue 15; median of
@@ -65,10 +66,11 @@ def end_to_end_s(argv: list[str]) -> float:
 
 
 class Split:
-    """Wall-clock time spent inside wrapped functions, by stage (outermost call only per stage)."""
+    """Wall-clock and CPU time (all threads) inside wrapped functions, by stage (outermost call only)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         self.depth: dict[str, int] = {}
         self.captured: dict[str, object] = {}
 
@@ -76,13 +78,14 @@ class Split:
         def timed(*args, **kwargs):
             outer = self.depth.get(stage, 0) == 0
             self.depth[stage] = self.depth.get(stage, 0) + 1
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 value = function(*args, **kwargs)
             finally:
                 self.depth[stage] -= 1
                 if outer:
                     self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
+                    self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + time.process_time() - c0
             if capture is not None:
                 self.captured[capture] = value
             return value
@@ -90,11 +93,11 @@ class Split:
         return timed
 
 
-def split_run(argv: list[str]) -> tuple[dict[str, float], object]:
-    """One in-process run of ``exopk population`` with its stages timed; and its PopulationResult."""
+def split_run(argv: list[str]) -> tuple[dict[str, float], dict[str, float], object]:
+    """One in-process run of ``exopk population`` with its stages timed (wall, CPU); and its PopulationResult."""
     import exopk.analysis.population as analysis
     import exopk.cli._outputs as outputs_module
-    import exopk.plots.analysis as plots
+    import exopk.cli.population as command
     from exopk.cli import main
 
     split = Split()
@@ -104,15 +107,14 @@ def split_run(argv: list[str]) -> tuple[dict[str, float], object]:
         (analysis, "simulate_population"): analysis.simulate_population,
         (analysis, "simulate_batch"): analysis.simulate_batch,
         (analysis, "nca"): analysis.nca,
-        (plots, "plot_population_bands"): plots.plot_population_bands,
+        (command, "write_plot"): command.write_plot,
         (Outputs, "__enter__"): Outputs.__enter__,
         (Outputs, "__exit__"): Outputs.__exit__,
-        (Outputs, "figure"): Outputs.figure,
     }
     marks: dict[str, float] = {}
 
     def enter(self):
-        marks["enter"] = time.perf_counter()
+        marks["enter"], marks["enter cpu"] = time.perf_counter(), time.process_time()
         return saved[(Outputs, "__enter__")](self)
 
     def exit_(self, *exc):
@@ -120,6 +122,7 @@ def split_run(argv: list[str]) -> tuple[dict[str, float], object]:
             return saved[(Outputs, "__exit__")](self, *exc)
         finally:
             split.seconds["outputs block"] = time.perf_counter() - marks["enter"]
+            split.cpu_seconds["outputs block"] = time.process_time() - marks["enter cpu"]
 
     replacements = {
         (analysis, "sample_population"): split.wrap("sampling", analysis.sample_population),
@@ -128,35 +131,37 @@ def split_run(argv: list[str]) -> tuple[dict[str, float], object]:
         ),
         (analysis, "simulate_batch"): split.wrap("solver", analysis.simulate_batch),
         (analysis, "nca"): split.wrap("nca", analysis.nca),
-        (plots, "plot_population_bands"): split.wrap("plotting", plots.plot_population_bands),
+        (command, "write_plot"): split.wrap("plotting", command.write_plot),
         (Outputs, "__enter__"): enter,
         (Outputs, "__exit__"): exit_,
-        (Outputs, "figure"): split.wrap("plotting", Outputs.figure),
     }
     for (owner, name), value in replacements.items():
         setattr(owner, name, value)
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with contextlib.redirect_stdout(io.StringIO()):
             code = main(argv)
-        total = time.perf_counter() - t0
+        total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         for (owner, name), value in saved.items():
             setattr(owner, name, value)
     if code != 0:
         raise SystemExit(f"exopk population returned {code}")
-    s = split.seconds
-    stages = {
-        "parameter sampling": s.get("sampling", 0.0),
-        "solver (simulate_batch)": s.get("solver", 0.0),
-        "NCA": s.get("nca", 0.0),
-        "other summaries": s.get("simulate_population", 0.0) - s.get("solver", 0.0) - s.get("nca", 0.0),
-        "writing outputs": s.get("outputs block", 0.0) - s.get("plotting", 0.0),
-        "plotting": s.get("plotting", 0.0),
-    }
-    stages["rest (parse, load, print)"] = total - sum(stages.values())
-    stages["total in process"] = total
-    return stages, split.captured["result"]
+
+    def stages(s: dict[str, float], total: float) -> dict[str, float]:
+        out = {
+            "parameter sampling": s.get("sampling", 0.0),
+            "solver (simulate_batch)": s.get("solver", 0.0),
+            "NCA": s.get("nca", 0.0),
+            "other summaries": s.get("simulate_population", 0.0) - s.get("solver", 0.0) - s.get("nca", 0.0),
+            "writing outputs": s.get("outputs block", 0.0) - s.get("plotting", 0.0),
+            "plotting": s.get("plotting", 0.0),
+        }
+        out["rest (parse, load, print)"] = total - sum(out.values())
+        out["total in process"] = total
+        return out
+
+    return stages(split.seconds, total), stages(split.cpu_seconds, total_cpu), split.captured["result"]
 
 
 def baseline_write(result, folder: Path) -> None:
@@ -237,24 +242,25 @@ def main() -> None:
         sizes = {p.name: p.stat().st_size for p in sorted(folder.iterdir())}
         print("outputs: " + ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in sizes.items()))
 
-        stages, result = split_run(argv)
-        total = stages["total in process"]
-        print("split of one in-process run:")
-        for stage, seconds in stages.items():
-            share = "" if stage == "total in process" else f"  ({100 * seconds / total:4.1f} %)"
-            print(f"  {stage:28s} {seconds:7.2f} s{share}")
+        wall, cpu, result = split_run(argv)
+        total = wall["total in process"]
+        print("split of one in-process run (wall clock; CPU time of all threads in brackets):")
+        for stage, seconds in wall.items():
+            share = "" if stage == "total in process" else f" {100 * seconds / total:4.1f} %"
+            print(f"  {stage:28s} {seconds:7.2f} s{share:7s} [{cpu[stage]:6.2f} s]")
 
         baseline, current = [], []
         for _ in range(max(3, repeats)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             baseline_write(result, folder)
-            baseline.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
+            baseline.append((time.perf_counter() - t0, time.process_time() - c0))
+            t0, c0 = time.perf_counter(), time.process_time()
             current_write(result, folder)
-            current.append(time.perf_counter() - t0)
-        b, c = statistics.median(baseline), statistics.median(current)
-        print(f"writers (--out + --subjects), median of {len(current)} alternating: baseline long frames + to_csv "
-              f"{b:.3f} s, as built {c:.3f} s, ratio {b / c:.1f}x")  # fmt: skip
+            current.append((time.perf_counter() - t0, time.process_time() - c0))
+        for k, what in ((0, "wall"), (1, "CPU")):
+            b, c = statistics.median(x[k] for x in baseline), statistics.median(x[k] for x in current)
+            print(f"writers (--out + --subjects), {what}, median of {len(current)} alternating: baseline long "
+                  f"frames + to_csv {b:.3f} s, as built {c:.3f} s, ratio {b / c:.1f}x")  # fmt: skip
 
 
 if __name__ == "__main__":

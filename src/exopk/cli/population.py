@@ -100,6 +100,16 @@ def write_outputs(outputs: Outputs, result) -> None:
         outputs.table("--subjects", columns, values, float_format="%.8g", int_columns=(0,))
 
 
+def write_plot(outputs: Outputs, result, organs) -> None:
+    """Stage ``--plot``: the prediction bands of ``organs`` (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from exopk.plots.analysis import plot_population_bands
+
+    outputs.figure("--plot", plot_population_bands(result, organs=organs))
+
+
 def run(args) -> int:
     import numpy as np
 
@@ -152,12 +162,7 @@ def run(args) -> int:
     with outputs:
         write_outputs(outputs, result)
         if outputs.wants("--plot"):
-            import matplotlib
-
-            matplotlib.use("Agg")
-            from exopk.plots.analysis import plot_population_bands
-
-            outputs.figure("--plot", plot_population_bands(result, organs=args.organs))
+            write_plot(outputs, result, args.organs)
     q = result.percentiles
     say = outputs.messages
     print(f"exopk population: {args.n} subjects, seed {args.seed}, {t_h.size} times to {t_h[-1]:g} h", file=say)
