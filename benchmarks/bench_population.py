@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import os
 import platform
@@ -213,12 +214,14 @@ def baseline_write(result, folder: Path) -> None:
     pd.concat(blocks, ignore_index=True).to_csv(folder / "baseline_subjects.csv", index=False, float_format="%.8g")
 
 
-def current_write(result, folder: Path) -> None:
+def current_write(result, folder: Path, suffix: str = ".csv") -> None:
     """The writers of ``exopk population`` as built (what the command stages for --out and --subjects)."""
     from exopk.cli._outputs import Outputs
     from exopk.cli.population import write_outputs
 
-    outputs = Outputs([(folder / "bands.csv", "--out", "csv"), (folder / "subjects.csv", "--subjects", "csv")])
+    outputs = Outputs(
+        [(folder / f"bands{suffix}", "--out", "table"), (folder / f"subjects{suffix}", "--subjects", "table")]
+    )
     with outputs:
         write_outputs(outputs, result)
 
@@ -261,6 +264,18 @@ def main() -> None:
             b, c = statistics.median(x[k] for x in baseline), statistics.median(x[k] for x in current)
             print(f"writers (--out + --subjects), {what}, median of {len(current)} alternating: baseline long "
                   f"frames + to_csv {b:.3f} s, as built {c:.3f} s, ratio {b / c:.1f}x")  # fmt: skip
+        if importlib.util.find_spec("pyarrow") is not None:
+            parquet = folder / "parquet"
+            parquet.mkdir()
+            seconds = []
+            for _ in range(max(3, repeats)):
+                t0 = time.perf_counter()
+                current_write(result, parquet, suffix=".parquet")
+                seconds.append(time.perf_counter() - t0)
+            sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.2f} MB" for p in sorted(parquet.iterdir()))
+            print(f"writers to .parquet (pyarrow): median {statistics.median(seconds):.3f} s wall ({sizes})")
+        else:
+            print("writers to .parquet: pyarrow not installed (pip install 'exopk[parquet]')")
 
 
 if __name__ == "__main__":
