@@ -315,9 +315,9 @@ def test_population_bands_have_no_negative_round_off(tmp_path, capsys):
             "--t-end", "48", "--dt", "2", "--no-progress", "--out", str(bands)]  # fmt: skip
     status, _, err = run(argv, capsys)
     assert status == 0, err
-    frame = pd.read_csv(bands)
-    assert (frame["value"] >= 0).all()
-    assert (frame["value"] == 0).sum() < len(frame)  # real values are kept
+    values = pd.read_csv(bands).drop(columns="time_h").to_numpy()  # wide: a column per organ and percentile
+    assert (values >= 0).all()
+    assert (values == 0).sum() < values.size  # real values are kept
 
 
 def test_round_off_is_clipped_but_a_real_negative_raises():
@@ -520,11 +520,14 @@ def test_every_csv_the_cli_writes_carries_its_units(tmp_path, capsys):
     # The unit of each numeric column: a named unit column, or a unit suffix of the name itself.
     unit_of = {"value": "unit", "ci_low": "unit", "ci_high": "unit", "coefficient": "coefficient_unit",
                "nominal_output": "output_unit"}  # fmt: skip
+    # Wide tables (population, #15) name the unit in each column; dimensionless NCA columns stay bare.
+    unit_suffix = re.compile(r"_(h|unit|percent_id(_p[0-9.]+)?|percent_id_h|per_ml|ml|ml_per_h|per_h|percent)$")
+    dimensionless = ("_c0_back_extrapolated", "_lambda_z_n_points", "_lambda_z_r2_adjusted")
     for name, path in p.items():
         frame = pd.read_csv(path)
         for column in frame.select_dtypes("number").columns:
-            if column in ("subject",) or column.endswith(("_h", "_unit")) or column == "unit":
-                continue  # an identifier, or the unit is in the name
+            if column in ("subject", "unit") or unit_suffix.search(column) or column.endswith(dimensionless):
+                continue  # an identifier, the unit is in the name, or there is none
             assert unit_of.get(column) in frame.columns, f"{name}.csv: column {column!r} has no unit"
             assert frame[unit_of[column]].notna().all(), f"{name}.csv: {column!r} has rows without a unit"
 

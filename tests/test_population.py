@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -209,10 +210,14 @@ def test_cli_population(tmp_path, capsys):
          "--plot", str(plot), "--no-progress"]
     )  # fmt: skip
     assert rc == 0
-    frame = pd.read_csv(bands)
-    assert set(frame.quantity) == {"percent_id_p5", "percent_id_p50", "percent_id_p95"}
-    assert (frame.unit == "%ID").all()
-    assert pd.read_csv(subjects).subject.nunique() == 50
+    frame = pd.read_csv(bands)  # wide: a row per time, a column per organ and percentile
+    assert frame.time_h.tolist() == list(range(25))
+    percentile_columns = [c for c in frame.columns if c != "time_h"]
+    assert len(percentile_columns) == 3 * len(exopk.model.REPORTED_ORGANS)
+    assert {c.rsplit("_", 1)[1] for c in percentile_columns} == {"p5", "p50", "p95"}
+    assert all("_percent_id_p" in c for c in percentile_columns)
+    assert (frame[percentile_columns] >= 0).all().all()
+    assert pd.read_csv(subjects).subject.tolist() == list(range(50))
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert "50 subjects" in capsys.readouterr().out
 
@@ -224,3 +229,82 @@ def test_cli_population_errors(capsys):
     assert "unknown parameter 'nope_per_h'" in capsys.readouterr().err
     assert main(["population", "--n", "5", "--cv", "liver_uptake_vascular_per_h=-1"]) == 1
     assert "> 0" in capsys.readouterr().err
+
+
+def _tidy_from_wide(path: Path, id_column: str) -> pd.DataFrame:
+    """A wide population table read back as ``id, column, value`` (how an old tidy reader recovers its rows)."""
+    frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return frame.melt(id_vars=id_column, var_name="column", value_name="value")
+
+
+def test_population_tables_hold_the_tidy_frames_numbers(params, tmp_path):
+    # Regression test for #15: the wide --out/--subjects tables carry every number of the tidy frames.
+    from exopk.cli._outputs import Outputs
+    from exopk.cli.population import write_outputs
+
+    pop = exopk.analysis.sample_population(params, 30, CV, body_weight_cv=0.1, seed=4)
+    result = exopk.analysis.simulate_population(pop, DOSE, T_H)
+    bands, subjects = tmp_path / "b.csv", tmp_path / "s.csv"
+    with Outputs([(bands, "--out", "table"), (subjects, "--subjects", "table")]) as outputs:
+        write_outputs(outputs, result)
+
+    wide = pd.read_csv(bands).set_index("time_h")
+    tidy = result.to_frame()
+    for organ, quantity, t_h, value in tidy[["organ", "quantity", "time_h", "value"]].itertuples(index=False):
+        written = wide.loc[t_h, f"{organ}_{quantity}"]
+        assert written == pytest.approx(max(value, 0.0), rel=1e-7, abs=1e-300), (organ, quantity, t_h)
+
+    wide = pd.read_csv(subjects).set_index("subject")
+    tidy = result.subjects_frame()
+    assert wide.shape == (30, tidy.groupby(["organ", "parameter"]).ngroups)
+    # The unit of the tidy row, as the wide column names it (already in the name, or dimensionless: bare).
+    suffix = {"%ID/mL": "_percent_id_per_ml", "%ID/mL·h": "_percent_id_h_per_ml", "%ID/mL·h²": "_percent_id_h2_per_ml",
+              "mL/h": "_ml_per_h", "mL": "_ml"}  # fmt: skip
+    in_name = {"%ID": "_percent_id", "%ID·h": "_percent_id_h", "h": "_h", "1/h": "_per_h", "%": "_percent", "1": ""}
+    for (organ, parameter, unit), rows in tidy.groupby(["organ", "parameter", "unit"], sort=False):
+        column = f"{organ}_{parameter}{suffix.get(unit, '')}"
+        assert column.endswith(in_name.get(unit, suffix.get(unit))), (column, unit)
+        np.testing.assert_allclose(wide[column].to_numpy(), rows.value.to_numpy(dtype=float), rtol=1e-7)
+    assert "blood_nca_half_life_h" in wide.columns
+    assert "blood_nca_cmax_percent_id_per_ml" in wide.columns
+    assert "blood_nca_cl_ml_per_h" in wide.columns and "blood_nca_vss_ml" in wide.columns
+    assert "blood_nca_auc_0_inf_percent_id_h_per_ml" in wide.columns
+
+
+def test_cli_population_parquet_matches_csv(tmp_path, capsys):
+    pytest.importorskip("pyarrow")
+    common = ["population", "--n", "20", "--cv", "liver_uptake_vascular_per_h=0.3", "--seed", "2", "--t-end", "6",
+              "--dt", "1", "--no-progress"]  # fmt: skip
+    assert main([*common, "--out", str(tmp_path / "b.csv"), "--subjects", str(tmp_path / "s.csv")]) == 0
+    assert main([*common, "--out", str(tmp_path / "b.parquet"), "--subjects", str(tmp_path / "s.parquet")]) == 0
+    capsys.readouterr()
+    for name in ("b", "s"):
+        csv = pd.read_csv(tmp_path / f"{name}.csv")
+        parquet = pd.read_parquet(tmp_path / f"{name}.parquet")
+        assert list(parquet.columns) == list(csv.columns)
+        np.testing.assert_allclose(parquet.to_numpy(dtype=float), csv.to_numpy(dtype=float), rtol=1e-7)
+    assert pd.read_parquet(tmp_path / "s.parquet").subject.dtype == np.int64
+
+
+def test_cli_population_parquet_without_pyarrow_is_refused_before_simulating(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    without = lambda name, *a: None if name == "pyarrow" else find_spec(name, *a)  # noqa: E731
+    monkeypatch.setattr(importlib.util, "find_spec", without)
+    status = main(["population", "--n", "5", "--cv", "liver_uptake_vascular_per_h=0.3", "--no-progress",
+                   "--out", str(tmp_path / "b.parquet")])  # fmt: skip
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "`--out`" in err and "needs pyarrow" in err and "exopk[parquet]" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_population_bands_to_standard_output(capsys):
+    status = main(["population", "--n", "5", "--cv", "liver_uptake_vascular_per_h=0.3", "--t-end", "2", "--dt", "1",
+                   "--no-progress", "--out", "-"])  # fmt: skip
+    assert status == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].startswith("time_h,blood_percent_id_p5,") and len(lines) == 4
+    assert "5 subjects" in captured.err

@@ -387,6 +387,73 @@ class PopulationResult:
                 )
         return pd.concat(blocks, ignore_index=True)
 
+    def bands_table(self) -> tuple[list[str], np.ndarray]:
+        """Percentile bands as one wide array: a row per output time, a column per organ and percentile.
+
+        Returns
+        -------
+        columns : list of str
+            ``time_h``, then ``<organ>_percent_id_p<q>`` for each organ (:attr:`organs` order)
+            and, within an organ, each percentile.
+        values : ndarray, shape (n_times, 1 + n_organs * n_percentiles)
+            Times (h) and %ID; the same numbers as :meth:`to_frame`, one row per time.
+        """
+        n_q, n_t, n_o = self.percent_id_percentiles.shape
+        columns = ["time_h"] + [f"{organ}_percent_id_p{q:g}" for organ in REPORTED_ORGANS for q in self.percentiles]
+        values = np.empty((n_t, 1 + n_o * n_q))
+        values[:, 0] = self.t_h
+        # (q, t, organ) -> (t, organ, q): organ-major columns, percentiles within an organ.
+        values[:, 1:] = self.percent_id_percentiles.transpose(1, 2, 0).reshape(n_t, n_o * n_q)
+        return columns, values
+
+    def subjects_table(self) -> tuple[list[str], np.ndarray]:
+        """Per-subject summaries as one wide array: a row per subject, a column per organ and summary.
+
+        Returns
+        -------
+        columns : list of str
+            ``subject``; for each organ ``<organ>_cmax_percent_id``, ``<organ>_tmax_h``,
+            ``<organ>_auc_0_t_percent_id_h``; for each organ in :attr:`nca`,
+            ``<organ>_nca_<parameter>`` with its unit in the name (``blood_nca_cmax_percent_id_per_ml``,
+            ``blood_nca_half_life_h``, ``blood_nca_cl_ml_per_h``; dimensionless ones bare).
+        values : ndarray, shape (n_subjects, n_columns)
+            The numbers of :meth:`subjects_frame`, one row per subject (NaN where a quantity is undefined).
+        """
+        n = self.population.n_subjects
+        n_o = len(REPORTED_ORGANS)
+        columns = ["subject"]
+        for organ in REPORTED_ORGANS:
+            columns += [f"{organ}_cmax_percent_id", f"{organ}_tmax_h", f"{organ}_auc_0_t_percent_id_h"]
+        blocks = [np.arange(n, dtype=float)[:, None]]
+        # (subject, organ, summary) -> organ-major columns, the three summaries within an organ.
+        blocks.append(np.stack((self.cmax_percent_id, self.tmax_h, self.auc_percent_id_h), axis=2).reshape(n, 3 * n_o))
+        for organ, result in self.nca.items():
+            # CL and V units as if a dose were known: without one (not a single IV dose) they are NaN.
+            units = nca_units("%ID/mL", "%ID")
+            columns += [_wide_nca_name(organ, name, units[name]) for name in NCA_PARAMETERS]
+            blocks.append(np.column_stack([np.asarray(getattr(result, name), dtype=float) for name in NCA_PARAMETERS]))
+        return columns, np.concatenate(blocks, axis=1)
+
+
+#: Column-name suffix of each unit of the per-subject summaries (wide tables: the unit is in the name).
+_UNIT_SUFFIX = {
+    "%ID": "percent_id",
+    "%ID/mL": "percent_id_per_ml",
+    "%ID/mL·h": "percent_id_h_per_ml",
+    "%ID/mL·h²": "percent_id_h2_per_ml",
+    "mL/h": "ml_per_h",
+    "mL": "ml",
+    "1": "",  # dimensionless: the name stays bare
+}
+
+
+def _wide_nca_name(organ: str, name: str, unit: str) -> str:
+    """``<organ>_nca_<name>[_<unit>]``: the unit appended unless the name already ends in it."""
+    if unit in ("h", "1/h", "%"):  # tmax_h, lambda_z_per_h, auc_extrapolated_percent: in the name
+        return f"{organ}_nca_{name}"
+    suffix = _UNIT_SUFFIX[unit]
+    return f"{organ}_nca_{name}_{suffix}" if suffix else f"{organ}_nca_{name}"
+
 
 def _nca_dose(regimen: Regimen) -> tuple[float | None, float]:
     """Dose (%ID) and infusion time for blood CL/Vss: a single IV bolus at 0 or a single IV infusion from 0."""

@@ -6,7 +6,8 @@ simulated:
 - a target that exists and is not a regular file (symbolic link, directory, FIFO, device, socket):
   outputs are put in place by renaming, which would replace a link or a pipe by a file;
 - the same file named by two output options (``--out X --plot X`` would destroy the CSV);
-- a figure whose extension matplotlib cannot honour (``--plot out.pdf`` writes PDF bytes).
+- a figure whose extension matplotlib cannot honour (``--plot out.pdf`` writes PDF bytes);
+- a table to ``.parquet`` when pyarrow (``pip install "exopk[parquet]"``) is not installed.
 
 ``-`` names standard output for text outputs (CSV, TOML, Markdown, SBML). Files are written to a
 temporary file beside the target and renamed into place only when every output of the command is
@@ -28,7 +29,7 @@ from typing import Literal, TextIO
 from exopk.cli._common import UsageError
 from exopk.errors import ExopkError, SimulationError
 
-Kind = Literal["csv", "text", "figure"]
+Kind = Literal["csv", "table", "text", "figure"]
 
 STDOUT = "-"
 
@@ -70,6 +71,48 @@ def figure_format(path: Path, flag: str) -> str:
             + ", ".join(f".{s}" for s in FIGURE_FORMATS)
         )
     return FIGURE_FORMATS[suffix]
+
+
+def table_format(path: Path, flag: str) -> Literal["csv", "parquet"]:
+    """``"parquet"`` for a ``.parquet`` path (a usage error without pyarrow), else ``"csv"``."""
+    if path.suffix.lower() != ".parquet":
+        return "csv"
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is None:
+        raise UsageError(
+            f'`{flag}` {str(path)!r}: Parquet output needs pyarrow (pip install "exopk[parquet]"); or give a .csv path'
+        )
+    return "parquet"
+
+
+def csv_text(columns: list[str], values, float_format: str = "%.10g", int_columns: Iterable[int] = ()) -> str:
+    """A wide numeric table as CSV text: a header of ``columns``, a row per row of ``values``.
+
+    Formatting is vectorised (:func:`numpy.savetxt`, one format string per row), not per cell
+    in Python. NaN is written ``nan`` (read back as NaN by pandas and numpy).
+
+    Parameters
+    ----------
+    columns : list of str
+    values : ndarray, shape (n_rows, len(columns))
+    float_format : str
+        printf format of every column not in ``int_columns``.
+    int_columns : iterable of int
+        Columns written as integers (``%d``), such as subject numbers.
+    """
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[1] != len(columns):
+        raise ValueError(f"`values` must have shape (n_rows, {len(columns)}); got {values.shape}")
+    ints = set(int_columns)
+    fmt = ",".join("%d" if j in ints else float_format for j in range(len(columns)))
+    buffer = io.StringIO()
+    buffer.write(",".join(columns) + "\n")
+    if values.shape[0]:
+        np.savetxt(buffer, values, fmt=fmt, delimiter=",")
+    return buffer.getvalue()
 
 
 def _what_is(path: Path, flag: str) -> str | None:
@@ -122,7 +165,7 @@ class Outputs:
     ----------
     items : iterable of (path or None, flag, kind)
         Each output option: its value (``None`` when not given), its flag (for messages), and
-        ``"csv"``, ``"text"`` or ``"figure"``.
+        ``"csv"``, ``"table"`` (CSV, or Parquet for a ``.parquet`` path), ``"text"`` or ``"figure"``.
 
     Raises
     ------
@@ -150,6 +193,8 @@ class Outputs:
                 _check_target(path, flag)
                 if kind == "figure":
                     figure_format(path, flag)
+                if kind == "table":
+                    table_format(path, flag)
             self._declared[flag] = _Declared(path, flag, kind)
         self._pending: list[tuple[Path, Path, str]] = []
         self._stdout: list[str] = []
@@ -194,6 +239,33 @@ class Outputs:
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False, float_format=float_format)
         self.text(flag, buffer.getvalue())
+
+    def table(
+        self, flag: str, columns: list[str], values, float_format: str = "%.10g", int_columns: Iterable[int] = ()
+    ) -> None:
+        """Stage a wide numeric table (a column per name) for the output of ``flag``.
+
+        CSV (:func:`csv_text`) for a ``.csv`` path or standard output; Parquet for a ``.parquet``
+        path (pandas with pyarrow; ``int_columns`` as int64, the rest float64).
+        """
+        path = self._declared[flag].path
+        if str(path) == STDOUT or table_format(path, flag) == "csv":
+            self.text(flag, csv_text(columns, values, float_format, int_columns))
+            return
+        import numpy as np
+        import pandas as pd
+
+        values = np.asarray(values, dtype=float)
+        ints = set(int_columns)
+        frame = pd.DataFrame(
+            {name: values[:, j].astype(np.int64) if j in ints else values[:, j] for j, name in enumerate(columns)},
+            copy=False,
+        )
+        temp = self._temp_for(flag)
+        try:
+            frame.to_parquet(temp, index=False)
+        except OSError as err:
+            raise ExopkError(f"`{flag}` {str(path)!r} cannot be written: {err}") from None
 
     def figure(self, flag: str, fig, dpi: int = 120) -> None:
         """Stage a matplotlib figure in the format its extension names, and close the figure."""

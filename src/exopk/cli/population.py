@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from exopk.cli import _common as c
-from exopk.cli._outputs import Outputs, clip_round_off
-from exopk.errors import ExopkError
+from exopk.cli._outputs import ROUND_OFF_FRACTION_OF_DOSE, Outputs
+from exopk.errors import ExopkError, SimulationError
 
 NAME = "population"
 
@@ -42,12 +42,72 @@ def add_parser(commands) -> argparse.ArgumentParser:
     spec.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     spec.add_argument("--percentiles", type=c.comma_list, default=["5", "50", "95"], help="default: 5,50,95")
     out = pop.add_argument_group("outputs")
-    out.add_argument("--out", type=Path, help="tidy CSV of the percentile bands, in %%ID (`-`: standard output)")
-    out.add_argument("--subjects", type=Path, help="tidy CSV of per-subject summaries (`-`: standard output)")
+    out.add_argument(
+        "--out", type=Path,
+        help="percentile bands, a row per time, a column per organ and percentile (%%ID): CSV, or Parquet for "
+        "a .parquet path (needs exopk[parquet]); `-`: CSV on standard output",
+    )  # fmt: skip
+    out.add_argument(
+        "--subjects", type=Path,
+        help="per-subject summaries, a row per subject, a column per organ and summary (unit in the name): "
+        "CSV or .parquet; `-`: standard output",
+    )  # fmt: skip
     out.add_argument("--plot", type=Path, help="figure of the prediction bands; format from the extension")
     out.add_argument("--organs", type=c.comma_list, default=["blood", "liver", "spleen", "lung", "brain"])
     c.add_runner_arguments(pop)
     return pop
+
+
+def clip_bands(columns: list[str], values):
+    """Percentile bands (%ID, after ``time_h``) with solver round-off below zero set to 0.
+
+    Percentiles of %ID: the dose of every subject is 100 %ID, so the round-off bound is
+    ``ROUND_OFF_FRACTION_OF_DOSE`` x 100 %ID (as :func:`exopk.cli._outputs.clip_round_off`).
+
+    Raises
+    ------
+    SimulationError
+        A value more negative than the bound: a solver error the output must not hide.
+    """
+    import numpy as np
+
+    bound = ROUND_OFF_FRACTION_OF_DOSE * 100.0
+    bands = values[:, 1:]
+    real = bands < -bound
+    if np.any(real):
+        i, j = np.unravel_index(int(np.flatnonzero(real)[0]), bands.shape)
+        raise SimulationError(
+            f"the solution is negative beyond round-off ({bands[i, j]:.3g} %ID at time_h {values[i, 0]:g}, "
+            f"{columns[j + 1]}; bound {bound:.3g}, {ROUND_OFF_FRACTION_OF_DOSE:g} of the dose): the solver is "
+            "inaccurate here"
+        )
+    out = values.copy()
+    np.maximum(out[:, 1:], 0.0, out=out[:, 1:])
+    return out
+
+
+def write_outputs(outputs: Outputs, result) -> None:
+    """Stage ``--out`` (percentile bands) and ``--subjects`` (per-subject summaries) when asked for.
+
+    Both are wide tables (:meth:`PopulationResult.bands_table`, :meth:`PopulationResult.subjects_table`),
+    written with vectorised formatting, 8 significant digits.
+    """
+    if outputs.wants("--out"):
+        columns, values = result.bands_table()
+        outputs.table("--out", columns, clip_bands(columns, values), float_format="%.8g")
+    if outputs.wants("--subjects"):
+        columns, values = result.subjects_table()
+        outputs.table("--subjects", columns, values, float_format="%.8g", int_columns=(0,))
+
+
+def write_plot(outputs: Outputs, result, organs) -> None:
+    """Stage ``--plot``: the prediction bands of ``organs`` (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from exopk.plots.analysis import plot_population_bands
+
+    outputs.figure("--plot", plot_population_bands(result, organs=organs))
 
 
 def run(args) -> int:
@@ -57,7 +117,7 @@ def run(args) -> int:
     from exopk.model.graph import REPORTED_ORGANS
 
     outputs = Outputs(
-        [(args.out, "--out", "csv"), (args.subjects, "--subjects", "csv"), (args.plot, "--plot", "figure")]
+        [(args.out, "--out", "table"), (args.subjects, "--subjects", "table"), (args.plot, "--plot", "figure")]
     )
     for organ in args.organs:
         if organ not in REPORTED_ORGANS[:-1]:
@@ -100,18 +160,9 @@ def run(args) -> int:
             progress=False if args.no_progress else None, **kwargs,
         )  # fmt: skip
     with outputs:
-        if outputs.wants("--out"):
-            # Percentiles of %ID: the dose of every subject is 100 %ID, so the round-off bound is 1e-7 %ID.
-            outputs.frame("--out", clip_round_off(result.to_frame(), regimen.total_particles), float_format="%.8g")
-        if outputs.wants("--subjects"):
-            outputs.frame("--subjects", result.subjects_frame(), float_format="%.8g")
+        write_outputs(outputs, result)
         if outputs.wants("--plot"):
-            import matplotlib
-
-            matplotlib.use("Agg")
-            from exopk.plots.analysis import plot_population_bands
-
-            outputs.figure("--plot", plot_population_bands(result, organs=args.organs))
+            write_plot(outputs, result, args.organs)
     q = result.percentiles
     say = outputs.messages
     print(f"exopk population: {args.n} subjects, seed {args.seed}, {t_h.size} times to {t_h[-1]:g} h", file=say)
