@@ -252,9 +252,19 @@ def simulate(
         rtol=rtol,
         atol_particles=atol_particles,
         solver=solver,
+        expand=mixture is None,
     )
     metadata.update(solution.metadata)
-    amounts, used = solution.amounts, solution.method
+    used = solution.method
+    if mixture is None:
+        amounts = solution.amounts
+    else:
+        names = [name for name, _, _ in params.parts()]
+        assert solution.keep is not None  # expand=False
+        columns = _mixture_columns(solution.keep, mixture.n_pop)
+        amounts = np.zeros((t.size, N_LIVE + N_SINK))
+        for source, target in columns:  # each part's states onto the one model's (exact: 1-2 terms each)
+            amounts[:, target] += solution.amounts[:, source]
     administered = solution.administered
     vol = parameter_volumes(params)
     result = SimulationResult(
@@ -271,11 +281,51 @@ def simulate(
     )
     if mixture is None:
         return result
-    split = mixture.split(amounts)
-    names = [name for name, _, _ in params.parts()]
     metadata["subpopulations"] = dict(zip(names, mixture.shares.tolist(), strict=True))
-    parts = {name: dataclasses.replace(result, amounts_particles=split[k]) for k, name in enumerate(names)}
-    return dataclasses.replace(result, amounts_particles=split.sum(axis=0), parts=parts)
+    return dataclasses.replace(result, parts=_Parts(result, names, solution.amounts, columns))
+
+
+def _mixture_columns(keep: np.ndarray, n_pop: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per subpopulation: (columns of the stacked solution, columns of one model's states).
+
+    The stacked solution holds the reached live states ``keep`` of all subpopulations, then
+    ``n_pop`` blocks of sinks (:func:`exopk.model.graph.mixture_system`).
+    """
+    out = []
+    for p in range(n_pop):
+        mine = np.flatnonzero((keep >= p * N_LIVE) & (keep < (p + 1) * N_LIVE))
+        sinks = keep.size + p * N_SINK + np.arange(N_SINK)
+        source = np.concatenate([mine, sinks])
+        target = np.concatenate([keep[mine] - p * N_LIVE, N_LIVE + np.arange(N_SINK)])
+        out.append((source, target))
+    return out
+
+
+class _Parts(Mapping):
+    """``SimulationResult.parts`` of a mixture: each subpopulation's result, built when first asked for."""
+
+    def __init__(self, total: SimulationResult, names: list[str], stacked: np.ndarray, columns) -> None:
+        self._total, self._names, self._stacked, self._columns = total, names, stacked, columns
+        self._made: dict[str, SimulationResult] = {}
+
+    def __getitem__(self, name: str) -> SimulationResult:
+        if name not in self._names:
+            raise KeyError(name)
+        if name not in self._made:
+            source, target = self._columns[self._names.index(name)]
+            amounts = np.zeros_like(self._total.amounts_particles)
+            amounts[:, target] = self._stacked[:, source]
+            self._made[name] = dataclasses.replace(self._total, amounts_particles=amounts, parts={})
+        return self._made[name]
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
 
 
 def _batch_values(params: ModelParameters, variations: Mapping[str, ArrayLike]) -> tuple[dict[str, np.ndarray], int]:

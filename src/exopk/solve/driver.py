@@ -116,6 +116,8 @@ class Solution:
     attempts: tuple[Attempt, ...]
     administered: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+    keep: np.ndarray | None = None
+    """With ``expand=False``: the live states ``amounts`` holds (indices), then every sink; else None."""
 
 
 def balance_error(amounts: np.ndarray, administered: np.ndarray, dose_particles: float) -> float:
@@ -150,6 +152,7 @@ def solve_with_fallback(
     solver: str = "BDF",
     prefix: str = "",
     what: str = "mass",
+    expand: bool = True,
 ) -> Solution:
     r"""Solve :math:`\dot x = K x + u(t)`, :math:`\dot s = E x` (+ capacity terms), check it, fall back.
 
@@ -187,6 +190,9 @@ def solve_with_fallback(
         Prefix of the metadata keys (``"label_"`` for the label system).
     what : str, default "mass"
         What the balance is of, for messages (``"label"`` for the label system).
+    expand : bool, default True
+        ``False``: return the amounts of the reached live states only (``Solution.keep``) and the
+        sinks, without the copy onto every state (the caller puts them where it wants them).
 
     Returns
     -------
@@ -338,10 +344,11 @@ def solve_with_fallback(
             stacklevel=3,
         )
     return Solution(
-        amounts=_linear.expand_reached(amounts, keep, n_live),
+        amounts=_linear.expand_reached(amounts, keep, n_live) if expand else amounts,
         method=used,
         mass_balance_error=error,
         attempts=tuple(attempts),
         administered=target,
         metadata=metadata,
+        keep=None if expand else keep,
     )
