@@ -17,10 +17,7 @@ from exopk.model.graph import (
     N_LIVE,
     N_SINK,
     REPORTED_ORGANS,
-    CapacityTerms,
-    linear_system,
     organ_membership,
-    parameter_mixture,
     parameter_volumes,
     rate_matrices,
     reachable_live_states,
@@ -29,7 +26,7 @@ from exopk.model.parameters import _SPECS, ModelParameters, _check_value, check_
 from exopk.results import BatchResult, SimulationResult
 from exopk.solve.capacity_batch import capacity_batch
 from exopk.solve.driver import MASS_BALANCE_LIMIT as MASS_BALANCE_LIMIT  # re-exported: its old home
-from exopk.solve.driver import ODE_ATOL_FRACTION, ODE_RTOL, solve_with_fallback
+from exopk.solve.driver import ODE_ATOL_FRACTION, ODE_RTOL, model_system, solve_with_fallback
 from exopk.solve.linear import (
     _DECAYED,
     batch_amounts,
@@ -222,14 +219,8 @@ def simulate(
         raise InputError(f"`solver` must be 'BDF', 'Radau' or 'LSODA'; got {solver!r}.")
     # K, E (or the stacked mixture) and the volumes depend on the values alone: built once per
     # (frozen) parameter set and kept on it, so repeated simulations of one set skip them.
-    mixture = parameter_mixture(params) if params.subpopulations else None
-    system: ModelParameters | CapacityTerms | None
-    if mixture is None:
-        K, E = linear_system(params)
-        solve_events, system = events, params
-    else:
-        # The subpopulations as one block-diagonal system: one solve, shared macrophage capacity.
-        K, E, solve_events, system = mixture.K, mixture.E, events.mixed(mixture.shares), mixture.capacity
+    # Subpopulations: one block-diagonal system, one solve, shared macrophage capacity.
+    K, E, solve_events, system, mixture = model_system(params, events)
     administered = events.administered(t)
     metadata: dict = {
         "doses_after_end": late,
@@ -610,15 +601,35 @@ def simulate_batch(
         for set_index, value in fallback_auc.items():
             part_auc[set_index] = value
         auc = auc + share * part_auc
-    auc_all = np.empty((n_sets, n_org))
-    auc_all[:, :-1] = auc
-    auc_all[:, -1] = _administered_integral(events, float(t[-1])) - auc.sum(axis=1)
-    if not (np.all(np.isfinite(quantiles)) and np.all(np.isfinite(auc_all))):
+    result = _batch_result(
+        params,
+        variations,
+        events,
+        t,
+        q,
+        quantiles,
+        auc,
+        kept,
+        dose,
+        late,
+        {"n_expm_fallback": n_fallback, "time_block": max(sl.stop - sl.start for sl in blocks)},
+    )
+    if not (np.all(np.isfinite(quantiles)) and np.all(np.isfinite(result.auc_percent_id_h))):
         worst = max(float(np.max(np.abs(v), where=np.isfinite(v), initial=0.0)) for v in values.values())
         raise SimulationError(
             f"the batch solution is not finite (an overflow); the largest varied or fixed value is {worst:.3g}: "
             "expected rates a solver can resolve: check for a value many orders of magnitude too large."
         )
+    return result
+
+
+def _batch_result(params, variations, events, t, q, quantiles, auc, kept, dose, late, metadata) -> BatchResult:
+    """The :class:`BatchResult` of a batch: organ AUCs (particles·h, reported organs) completed with
+    ``eliminated``, and the metadata every batch records, updated with the solver's ``metadata``."""
+    n_sets, n_org = auc.shape[0], auc.shape[1] + 1
+    auc_all = np.empty((n_sets, n_org))
+    auc_all[:, :-1] = auc
+    auc_all[:, -1] = _administered_integral(events, float(t[-1])) - auc.sum(axis=1)
     return BatchResult(
         t_h=t,
         percentiles=tuple(float(x) for x in q),
@@ -629,10 +640,9 @@ def simulate_batch(
         varied=tuple(variations),
         n_sets=n_sets,
         metadata={
-            "n_expm_fallback": n_fallback,
+            **metadata,
             "doses_after_end": late,
             "subpopulations": {sub.name: sub.share for sub in params.subpopulations},
-            "time_block": max(sl.stop - sl.start for sl in blocks),
             "species": params.species,
             "scenarios": params.scenarios,
             "extrapolated": dict(params.extrapolated),
@@ -671,28 +681,7 @@ def _capacity_batch(params, variations, events, t, q, keep_amounts, workers, on_
     kept = rows.transpose(2, 0, 1).copy() if keep_amounts else None
     rows *= 100.0 / dose
     quantiles = percentiles_of_rows(rows.reshape(-1, n_sets), q).reshape(q.size, t.size, n_org)
-    auc_all = np.empty((n_sets, n_org))
-    auc_all[:, :-1] = auc
-    auc_all[:, -1] = _administered_integral(events, float(t[-1])) - auc.sum(axis=1)
-    return BatchResult(
-        t_h=t,
-        percentiles=tuple(float(x) for x in q),
-        percent_id_percentiles=quantiles,
-        auc_percent_id_h=100.0 * auc_all / dose,
-        amounts_particles=kept,
-        dose_particles=dose,
-        varied=tuple(variations),
-        n_sets=n_sets,
-        metadata={
-            "method": "ode",
-            "solver": "LSODA",
-            "mass_balance_error": worst,
-            "n_expm_fallback": 0,
-            "doses_after_end": late,
-            "subpopulations": {sub.name: sub.share for sub in params.subpopulations},
-            "time_block": t.size,
-            "species": params.species,
-            "scenarios": params.scenarios,
-            "extrapolated": dict(params.extrapolated),
-        },
+    metadata = {"method": "ode", "solver": "LSODA", "mass_balance_error": worst, "n_expm_fallback": 0}
+    return _batch_result(
+        params, variations, events, t, q, quantiles, auc, kept, dose, late, {**metadata, "time_block": t.size}
     )

@@ -15,7 +15,15 @@ from exopk.analysis.nca import NCA_PARAMETERS, NCAResult, nca, nca_units
 from exopk.dosing import Dose, IVBolus, IVInfusion, Regimen, as_regimen
 from exopk.errors import InputError, ParameterError, PopulationError
 from exopk.model.graph import REPORTED_ORGANS, volumes
-from exopk.model.parameters import _SPECS, ModelParameters, check_flow_and_volume_balance, parameter_names, valid_mask
+from exopk.model.parameters import (
+    _SPECS,
+    ModelParameters,
+    check_flow_and_volume_balance,
+    parameter_names,
+    portable,
+    restore,
+    valid_mask,
+)
 from exopk.simulation import check_times, percentiles_of_rows, simulate_batch
 from exopk.solve.executors import map_chunks, progress_bar
 from exopk.solve.linear import default_workers
@@ -246,24 +254,6 @@ def sample_population(
         body_weight_g=weights,
         seed=seed if isinstance(seed, (int, type(None))) else None,
     )
-
-
-def portable(params: ModelParameters) -> tuple:
-    """Picklable form of a parameter set (its mappings are read-only proxies)."""
-    return (
-        dict(params.values),
-        dict(params.sources),
-        params.species,
-        params.ev,
-        tuple(params.files),
-        tuple(params.subpopulations),
-    )
-
-
-def restore(state: tuple) -> ModelParameters:
-    """Inverse of :func:`portable`."""
-    values, sources, species, ev, files, subpopulations = state
-    return ModelParameters(values, sources, species=species, ev=ev, files=files, subpopulations=subpopulations)
 
 
 def solve_chunk(

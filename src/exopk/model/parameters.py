@@ -793,6 +793,24 @@ def available(kind: Kind) -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in (params_dir() / kind).glob("*.toml")))
 
 
+def portable(params: ModelParameters) -> tuple:
+    """Picklable form of a parameter set (its mappings are read-only proxies)."""
+    return (
+        dict(params.values),
+        dict(params.sources),
+        params.species,
+        params.ev,
+        tuple(params.files),
+        tuple(params.subpopulations),
+    )
+
+
+def restore(state: tuple) -> ModelParameters:
+    """Inverse of :func:`portable`."""
+    values, sources, species, ev, files, subpopulations = state
+    return ModelParameters(values, sources, species=species, ev=ev, files=files, subpopulations=subpopulations)
+
+
 def _resolve(kind: Kind, name_or_path: str | Path) -> Path:
     text = str(name_or_path)
     if text.endswith(".toml") or "/" in text or "\\" in text:

@@ -557,7 +557,7 @@ def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: s
     SimulationError
         The solver failed.
     """
-    from exopk.model.graph import mixture_system, rate_matrices
+    from exopk.model.graph import linear_system, parameter_mixture
     from exopk.simulation import regimen_events, simulate
 
     if not isinstance(label, Label):
@@ -576,10 +576,11 @@ def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: s
     # A mixture of EV subpopulations: each carries its share of the label with its own kinetics.
     # As for the EVs (exopk.simulate), the parts are stacked into one block-diagonal label system,
     # built on the very blocks of the EVs' mixture matrix, and solved once.
+    # (the very systems the EV simulation used: kept on the frozen parameter set)
     parts = params.parts()
     shares = np.array([w for _, w, _ in parts])
     if params.subpopulations:
-        mixture = mixture_system([p for _, _, p in parts], shares.tolist())
+        mixture = parameter_mixture(params)
         blocks = [
             (
                 mixture.K[k * N_LIVE : (k + 1) * N_LIVE, k * N_LIVE : (k + 1) * N_LIVE],
@@ -588,8 +589,7 @@ def simulate_label(params, regimen, t_h, label: Label | str | Path, *, method: s
             for k in range(len(parts))
         ]
     else:
-        K, E = rate_matrices(params.values)
-        blocks = [(K[0], E[0])]
+        blocks = [linear_system(params)]
     systems = [label_system(part.values, label, K, E) for (_, _, part), (K, E) in zip(parts, blocks, strict=True)]
     system = systems[0]
     n, n_sinks, n_pop = system.M.shape[0], len(system.sinks), len(systems)

@@ -37,20 +37,10 @@ import numpy as np
 
 from exopk.dosing import Events
 from exopk.errors import SimulationError
-from exopk.model.graph import N_LIVE, N_SINK, mixture_system, rate_matrices
-from exopk.model.parameters import ModelParameters
-from exopk.solve.driver import ACCURACY_LIMIT
+from exopk.model.graph import N_LIVE, N_SINK
+from exopk.model.parameters import ModelParameters, portable, restore
+from exopk.solve.driver import ACCURACY_LIMIT, balance_error, model_system
 from exopk.solve.linear import default_workers, ode_single
-
-
-def _set_system(params: ModelParameters, events: Events):
-    """K, E, capacity terms (or params), events and the number of subpopulations of one set."""
-    if params.subpopulations:
-        parts = params.parts()
-        mixture = mixture_system([p for _, _, p in parts], [w for _, w, _ in parts])
-        return mixture.K, mixture.E, mixture.capacity, events.mixed(mixture.shares), mixture.n_pop
-    K, E = rate_matrices(params.values)
-    return K[0], E[0], params, events, 1
 
 
 def solve_sets(
@@ -100,34 +90,20 @@ def solve_sets(
     for s in range(n_sets):
         changes: dict[str, Any] = {name: float(v[s]) for name, v in varied.items()}
         p = params.replace(**changes)
-        K, E, system, ev, n_pop = _set_system(p, events)
+        K, E, ev, system, mixture = model_system(p, events)
+        n_pop = 1 if mixture is None else mixture.n_pop
         W = np.tile(membership_live, n_pop)
         y = ode_single(system, K, E, ev, t_h, rtol=rtol, atol=atol_particles, solver="LSODA", integrals=W)
         n_states = n_pop * (N_LIVE + N_SINK)
-        error = float(np.max(np.abs(y[:, :n_states].sum(axis=1) - administered)) / dose_particles)
-        worst = max(worst, error if np.isfinite(error) else np.inf)
+        worst = max(worst, balance_error(y[:, :n_states], administered, dose_particles))
         amounts[s] = y[:, : n_pop * N_LIVE] @ W.T
         auc[s] = y[-1, n_states:]
     return amounts, auc, worst
 
 
-def _portable(params: ModelParameters) -> tuple:
-    """Picklable form of a parameter set (its mappings are read-only proxies)."""
-    return (
-        dict(params.values),
-        dict(params.sources),
-        params.species,
-        params.ev,
-        tuple(params.files),
-        tuple(params.subpopulations),
-    )
-
-
 def _solve_chunk(job: tuple) -> tuple[np.ndarray, np.ndarray, float]:
     state, args, kwargs = job
-    values, sources, species, ev, files, subpopulations = state
-    params = ModelParameters(values, sources, species=species, ev=ev, files=files, subpopulations=subpopulations)
-    return solve_sets(params, *args, **kwargs)
+    return solve_sets(restore(state), *args, **kwargs)
 
 
 def capacity_batch(
@@ -161,7 +137,7 @@ def capacity_batch(
         # A few chunks per process balance uneven solve times; each chunk's arguments are small.
         n_chunks = min(n_sets, 4 * n_proc)
         bounds = np.linspace(0, n_sets, n_chunks + 1).astype(int)
-        state = _portable(params)
+        state = portable(params)
         jobs = [
             (state, ({k: v[a:b] for k, v in varied.items()}, events, t_h, membership_live), kwargs)
             for a, b in zip(bounds[:-1], bounds[1:], strict=True)

@@ -32,7 +32,7 @@ import numpy as np
 import exopk.solve.linear as _linear
 from exopk.dosing import Events
 from exopk.errors import SimulationError, SolverAccuracyWarning
-from exopk.model.graph import CapacityTerms
+from exopk.model.graph import CapacityTerms, MixtureSystem, linear_system, parameter_mixture
 from exopk.model.parameters import ModelParameters
 from exopk.solve.events import linear_events, needs_stepping, ode_periodic, run_segments
 
@@ -118,6 +118,25 @@ class Solution:
     metadata: dict[str, Any] = field(default_factory=dict)
     keep: np.ndarray | None = None
     """With ``expand=False``: the live states ``amounts`` holds (indices), then every sink; else None."""
+
+
+def model_system(
+    params: ModelParameters, events: Events
+) -> tuple[np.ndarray, np.ndarray, Events, ModelParameters | CapacityTerms | None, MixtureSystem | None]:
+    """What :func:`solve_with_fallback` solves for ``params`` under ``events``.
+
+    Returns ``K``, ``E``, the events, the ``params`` argument of :func:`solve_with_fallback`
+    and the mixture. One population: its own ``K``, ``E`` (:func:`~exopk.model.graph.linear_system`),
+    the events as given and ``params``. Subpopulations: the stacked block-diagonal system
+    (:func:`~exopk.model.graph.parameter_mixture`), the events split by the shares and the
+    mixture's capacity terms (None in the linear model). Both are built once per (frozen)
+    parameter set and kept on it.
+    """
+    if not params.subpopulations:
+        K, E = linear_system(params)
+        return K, E, events, params, None
+    mixture = parameter_mixture(params)
+    return mixture.K, mixture.E, events.mixed(mixture.shares), mixture.capacity, mixture
 
 
 def balance_error(amounts: np.ndarray, administered: np.ndarray, dose_particles: float) -> float:
