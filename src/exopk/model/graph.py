@@ -693,6 +693,13 @@ class MixtureSystem:
         """Number of subpopulations."""
         return self.shares.size
 
+    def split(self, amounts: np.ndarray) -> np.ndarray:
+        """Stacked (n_times, n_pop*(n_live+n_sink)) amounts -> (n_pop, n_times, n_live+n_sink)."""
+        n_t, n_live, n_sink = amounts.shape[0], N_LIVE, N_SINK
+        live = amounts[:, : self.n_pop * n_live].reshape(n_t, self.n_pop, n_live)
+        sink = amounts[:, self.n_pop * n_live :].reshape(n_t, self.n_pop, n_sink)
+        return np.concatenate([live, sink], axis=2).transpose(1, 0, 2)
+
 
 def mixture_system(parts: Sequence[ModelParameters], shares: Sequence[float]) -> MixtureSystem:
     """One block-diagonal linear system for a mixture of EV subpopulations.
