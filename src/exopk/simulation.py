@@ -244,6 +244,7 @@ def simulate(
         atol_particles=atol_particles,
         solver=solver,
         expand=mixture is None,
+        cache=params.cached,
     )
     metadata.update(solution.metadata)
     used = solution.method
@@ -252,10 +253,17 @@ def simulate(
     else:
         names = [name for name, _, _ in params.parts()]
         assert solution.keep is not None  # expand=False
-        columns = _mixture_columns(solution.keep, mixture.n_pop)
-        amounts = np.zeros((t.size, N_LIVE + N_SINK))
-        for source, target in columns:  # each part's states onto the one model's (exact: 1-2 terms each)
-            amounts[:, target] += solution.amounts[:, source]
+        keep = solution.keep
+        columns = params.cached(
+            f"mixture_columns:{keep.tobytes().hex()}", lambda: _mixture_columns(keep, mixture.n_pop)
+        )
+        # Each part's states onto the one model's (exact: 1-2 terms each), state by state: on
+        # (states, times) arrays every state's curve is one contiguous row.
+        stacked_t = solution.amounts.T
+        amounts_t = np.zeros((N_LIVE + N_SINK, t.size))
+        for source, target in columns:
+            amounts_t[target] += stacked_t[source]
+        amounts = amounts_t.T
     administered = solution.administered
     vol = parameter_volumes(params)
     result = SimulationResult(

@@ -172,6 +172,7 @@ def solve_with_fallback(
     prefix: str = "",
     what: str = "mass",
     expand: bool = True,
+    cache: Callable[[str, Callable[[], Any]], Any] | None = None,
 ) -> Solution:
     r"""Solve :math:`\dot x = K x + u(t)`, :math:`\dot s = E x` (+ capacity terms), check it, fall back.
 
@@ -212,6 +213,10 @@ def solve_with_fallback(
     expand : bool, default True
         ``False``: return the amounts of the reached live states only (``Solution.keep``) and the
         sinks, without the copy onto every state (the caller puts them where it wants them).
+    cache : callable, optional
+        ``cache(key, compute)`` returns ``compute()``, kept under ``key`` (e.g.
+        :meth:`ModelParameters.cached`): the eigen-decomposition of ``K`` is computed once per
+        set of reached states. Only for a ``K`` that never changes under the cache's keys.
 
     Returns
     -------
@@ -270,7 +275,10 @@ def solve_with_fallback(
     def run_exact() -> tuple[np.ndarray | None, str]:
         if stepping:
             return stepped("exact")
-        amounts, cond = _linear.exact_single(K_r, E_r, events_r, t_h)
+        modes = None
+        if cache is not None:
+            modes = cache(f"{prefix}modes:{keep.tobytes().hex()}", lambda: _linear.eigen_modes(K_r, E_r))
+        amounts, cond = _linear.exact_single(K_r, E_r, events_r, t_h, modes)
         metadata[f"{prefix}eigenvector_condition_number"] = cond
         if amounts is None:
             return None, f"eigenvector condition number {cond:.3g} > {_linear.EIGENVECTOR_COND_LIMIT:g}"

@@ -131,13 +131,44 @@ def _bolus_fns(lam: np.ndarray, tau: np.ndarray, state: np.ndarray, integral: np
         i_j[n_exp:] = -1.0 / rate
 
 
+_PATTERNS: dict[tuple, object] = {}
+"""What depends on a rate matrix's sparsity pattern alone (reached states, diagonal blocks), by pattern.
+
+The pattern is fixed by the model's structure (species file, routes, subpopulations), not by the
+values: a fit, a profile or a batch of one structure computes it once. Bounded (cleared when full).
+"""
+
+
+def _by_pattern(kind: str, K: np.ndarray, extra: np.ndarray | None, compute):
+    key = (kind, K.shape, np.packbits(K != 0.0).tobytes(), None if extra is None else np.packbits(extra).tobytes())
+    hit = _PATTERNS.get(key)
+    if hit is None:
+        if len(_PATTERNS) >= 256:
+            _PATTERNS.clear()
+        hit = _PATTERNS[key] = compute()
+    return hit
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
 def restrict_to_reached(K: np.ndarray, E: np.ndarray, events: Events):
     """Drop the live states no dose can reach (they stay exactly 0): smaller, cheaper systems.
 
     Returns ``keep`` (indices of the kept live states) and the restricted ``K``, ``E`` and
     events; :func:`expand_reached` puts a solution back on all states.
     """
-    keep = np.flatnonzero(reached_along((K != 0.0) & ~np.eye(K.shape[0], dtype=bool), events.entered))
+    entered = events.entered
+    keep = _by_pattern(
+        "reached",
+        K,
+        entered,
+        lambda: _frozen(np.flatnonzero(reached_along((K != 0.0) & ~np.eye(K.shape[0], dtype=bool), entered))),
+    )
+    if keep.size == K.shape[0]:
+        return keep, K, E, events
     return keep, K[np.ix_(keep, keep)], E[:, keep], events.restricted(keep)
 
 
@@ -185,7 +216,225 @@ def _eigen(K: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return lam, V_safe, np.linalg.inv(V_safe), cond
 
 
-def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) -> tuple[np.ndarray | None, float]:
+def _columns(index: np.ndarray) -> slice | np.ndarray:
+    """``index`` as a slice when it is a contiguous range (column access without a gather)."""
+    if index.size and index[-1] - index[0] == index.size - 1 and (index.size == 1 or np.all(np.diff(index) == 1)):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
+@dataclass(frozen=True, slots=True)
+class ModalBlock:
+    r"""Eigen-decomposition of one diagonal block of a rate matrix, in a real basis.
+
+    ``V`` holds a real eigenvector per real eigenvalue and, for a complex pair
+    :math:`\lambda, \bar\lambda` (LAPACK ``dgeev`` order: positive imaginary part first), the
+    real and imaginary parts :math:`u, w` of the first one's eigenvector, in which :math:`K`
+    acts as :math:`[[a, b], [-b, a]]`; so ``Vinv`` and every weight are real.
+
+    Time functions come in rows: one per real mode, then for each pair the real part and then
+    the imaginary part of its function; :math:`e^{\lambda\tau}(z_u u + z_w w)` expands to
+    :math:`\mathrm{Re}\,e^{\lambda\tau}(z_u u + z_w w) + \mathrm{Im}\,e^{\lambda\tau}(z_w u - z_u w)`
+    with the modal coordinates :math:`z = V^{-1} b`. :meth:`weights` gives those rows' weights
+    from precomputed matrices (:math:`W = A_1 \odot z_1 + A_2 \odot z_2`, with
+    :math:`z_1 = [z_r, z_u, z_w]`, :math:`z_2 = [0, z_w, z_u]`).
+    """
+
+    live: np.ndarray  # indices of this block's live states
+    sinks: np.ndarray  # indices of the sinks they feed
+    lam_real: np.ndarray  # real eigenvalues (1/h)
+    lam_pair: np.ndarray  # first eigenvalue of each complex pair (1/h)
+    V: np.ndarray  # (n_b, n_b), real basis
+    Vinv: np.ndarray  # (n_b, n_b)
+    EV: np.ndarray  # (n_sink_b, n_b): E[sinks, live] @ V
+    decaying: bool  # every eigenvalue has a negative real part
+    live_rows: slice | np.ndarray  # rows of the live states in the solution (a slice when contiguous)
+    sink_rows: slice | np.ndarray  # rows of the sinks
+    to_z1: np.ndarray  # (n_b, n_b): rows of Vinv giving z_1
+    to_z2: np.ndarray  # (n_b, n_b): rows of Vinv giving z_2 (zero rows for real modes)
+    a1: np.ndarray  # (n_b, n_b + n_sink_b): A_1 for [live states | sinks]
+    a2: np.ndarray  # (n_b, n_b + n_sink_b)
+
+    @classmethod
+    def build(cls, live: np.ndarray, sinks: np.ndarray, n_live: int, wr, wi, V, Vinv, EV) -> ModalBlock:
+        """The block of states ``live`` (feeding ``sinks``) of a matrix with ``n_live`` live states, from
+        LAPACK ``dgeev``'s eigenvalues ``wr + i wi`` and real eigenvector matrix ``V``."""
+        real, pair = np.flatnonzero(wi == 0.0), np.flatnonzero(wi > 0.0)
+        real = real[np.argsort(-wr[real], kind="stable")]  # slowest first: decayed modes are a trailing range
+        pair = pair[np.argsort(-wr[pair], kind="stable")]
+        lam_real, lam_pair = wr[real], wr[pair] + 1j * wi[pair]
+        order = np.concatenate([real, pair, pair + 1])
+        to_z1 = Vinv[order]
+        to_z2 = np.concatenate([np.zeros((real.size, V.shape[0])), Vinv[pair + 1], Vinv[pair]])
+        cols = np.vstack([V, EV])  # (n_b + n_sink_b, n_b): one column per mode, live states then sinks
+        cu, cw = cols[:, pair], cols[:, pair + 1]
+        a1 = np.concatenate([cols[:, real].T, cu.T, cu.T])
+        a2 = np.concatenate([np.zeros((real.size, cols.shape[0])), cw.T, -cw.T])
+        decaying = bool((wr < 0).all())
+        rows = (_columns(live), _columns(n_live + sinks))
+        return cls(live, sinks, lam_real, lam_pair, V, Vinv, EV, decaying, *rows, to_z1, to_z2, a1, a2)
+
+    def weights(self, b: np.ndarray) -> np.ndarray | None:
+        """Weights (n_b, n_b + n_sink_b) of the time-function rows for input ``b`` on this block's
+        live states: live-state columns, then sink columns; None if ``b`` excites no mode."""
+        z1 = self.to_z1 @ b
+        if not z1.any():
+            return None
+        return self.a1 * z1[:, None] + self.a2 * (self.to_z2 @ b)[:, None]
+
+
+@dataclass(frozen=True, slots=True)
+class Modes:
+    """Eigen-decomposition of a block-diagonal rate matrix, block by block (:func:`eigen_modes`)."""
+
+    blocks: tuple[ModalBlock, ...]
+    cond: float
+    """1-norm condition number of the (block-diagonal) eigenvector matrix."""
+
+    @property
+    def usable(self) -> bool:
+        return not bool(ill_conditioned(self.cond))
+
+
+def diagonal_blocks(K: np.ndarray) -> list[np.ndarray]:
+    """The states of each connected block of ``K`` (no entry couples two blocks), in order.
+
+    A stack of subpopulations (:func:`exopk.model.graph.mixture_system`) has one block per
+    subpopulation: decomposing them one by one costs a fraction of the whole.
+    """
+
+    def compute() -> list[np.ndarray]:
+        linked = (K != 0.0) | (K.T != 0.0)
+        free = np.ones(K.shape[0], dtype=bool)
+        blocks = []
+        while free.any():
+            start = np.zeros_like(free)
+            start[int(np.argmax(free))] = True
+            block = reached_along(linked, start)
+            blocks.append(_frozen(np.flatnonzero(block)))
+            free &= ~block
+        return blocks
+
+    return _by_pattern("blocks", K, None, compute)
+
+
+def eigen_modes(K: np.ndarray, E: np.ndarray) -> Modes:
+    """Eigen-decomposition of ``K`` block by block (:class:`Modes`), with the sinks' weights ``E @ V``.
+
+    The condition number is that of the whole eigenvector matrix in the 1-norm,
+    :math:`\\max_b \\|V_b\\|_1 \\max_b \\|V_b^{-1}\\|_1` (within a factor ``n`` of the 2-norm's,
+    without a singular-value decomposition); ``inf`` if a block's eigenvectors are singular.
+    """
+    blocks = []
+    norm_v = norm_inv = 0.0
+    dgeev = scipy.linalg.lapack.dgeev
+    for live in diagonal_blocks(K):
+        Kb = K[np.ix_(live, live)]
+        sinks = np.flatnonzero((E[:, live] != 0.0).any(axis=1))
+        wr, wi, _, V, info = dgeev(Kb, compute_vl=0, overwrite_a=1)
+        if info != 0:
+            return Modes((), np.inf)
+        try:
+            Vinv = np.linalg.inv(V)
+        except np.linalg.LinAlgError:
+            return Modes((), np.inf)
+        norm_v = max(norm_v, float(np.abs(V).sum(axis=0).max()))
+        norm_inv = max(norm_inv, float(np.abs(Vinv).sum(axis=0).max()))
+        blocks.append(ModalBlock.build(live, sinks, K.shape[0], wr, wi, V, Vinv, E[np.ix_(sinks, live)] @ V))
+    cond = norm_v * norm_inv
+    return Modes(tuple(blocks), cond if np.isfinite(cond) else np.inf)
+
+
+def _modal_functions(
+    block: ModalBlock, tau: np.ndarray, decaying: bool, kinds: tuple[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Live and sink time functions of one block for offsets ``tau``, rows as :meth:`ModalBlock.weights`."""
+    n_t, m_r, m_p = tau.size, block.lam_real.size, block.lam_pair.size
+    live = np.empty((m_r + 2 * m_p, n_t))
+    sink = np.empty((m_r + 2 * m_p, n_t))
+    if decaying and kinds == ("exp", "f1"):
+        if m_r:
+            _bolus_fns(block.lam_real, tau, live[:m_r], sink[:m_r])
+        if m_p:
+            state = np.empty((m_p, n_t), dtype=complex)
+            integral = np.empty((m_p, n_t), dtype=complex)
+            _bolus_fns(block.lam_pair, tau, state, integral)
+            live[m_r : m_r + m_p], live[m_r + m_p :] = state.real, state.imag
+            sink[m_r : m_r + m_p], sink[m_r + m_p :] = integral.real, integral.imag
+        return live, sink
+    for out, kind in zip((live, sink), kinds, strict=True):
+        if m_r:
+            out[:m_r] = _time_fn(block.lam_real, tau, kind).T
+        if m_p:
+            f = _time_fn(block.lam_pair, tau, kind).T
+            out[m_r : m_r + m_p], out[m_r + m_p :] = f.real, f.imag
+    return live, sink
+
+
+_SEGMENT_MIN = 32  # output times: a shorter stretch is merged into the one before it
+
+
+def _bolus_decaying(block: ModalBlock, tau: np.ndarray, w: np.ndarray, live: np.ndarray, sink: np.ndarray) -> None:
+    r"""Add one bolus's response on one block of decaying modes to ``live`` (n_b, n_times) and ``sink``.
+
+    ``w`` are the weights of :meth:`ModalBlock.weights`. Modes are evaluated only while they
+    have not decayed below :math:`e^{-45}` (~3·10⁻²⁰; a fast, flow-limited mode for a few output
+    times only): the times split into stretches over which the first *k* (slowest) modes are
+    alive, each one matrix product over those modes; a decayed mode adds nothing to the live
+    states and its final integral :math:`-1/\lambda` to the sinks (a constant per stretch).
+    :math:`F_1 = \mathrm{expm1}(\lambda\tau)/\lambda` keeps small :math:`|\lambda\tau|` accurate.
+    Outputs are (states, times): every stretch is a contiguous run of each state's row.
+    """
+    n_b = block.live.size
+    n0 = int(np.searchsorted(tau, 0.0, side="left"))  # before the dose: zero
+    tt = tau[n0:]
+    n_t = tt.size
+    lam = block.lam_real
+    m_r, m_p = lam.size, block.lam_pair.size
+    if m_r:
+        w_live, w_sink = w[:m_r, :n_b].T, w[:m_r, n_b:].T  # (states, modes)
+        # last output index + 1 at which each mode is alive (non-increasing: slowest first)
+        alive = np.minimum(np.searchsorted(tt, _DECAYED / lam, side="right"), n_t).tolist()
+        final = w_sink * (-1.0 / lam)  # each mode's integral once decayed, on the sinks
+        tail = np.zeros((final.shape[0], m_r + 1))
+        tail[:, :m_r] = np.cumsum(final[:, ::-1], axis=1)[:, ::-1]  # tail[:, k]: modes k.. decayed
+        i0 = 0
+        if n_t <= _SHORT_GRID:  # few output times: all modes in one product beats stretches
+            alive = [n_t] * m_r
+        while i0 < n_t:
+            k = sum(a > i0 for a in alive)  # modes alive at time index i0
+            i1 = alive[k - 1] if k else n_t
+            while k and i1 < n_t and i1 - i0 < _SEGMENT_MIN:  # too short a stretch: take the next in too
+                k_next = sum(a > i1 for a in alive)
+                i1 = alive[k_next - 1] if k_next else n_t
+            seg = slice(n0 + i0, n0 + i1)
+            if k:
+                z = np.multiply.outer(lam[:k], tt[i0:i1])
+                live[:, seg] += w_live[:, :k] @ np.exp(z)
+                f1 = np.expm1(z)
+                f1 /= lam[:k, None]
+                s = w_sink[:, :k] @ f1
+                s += tail[:, k : k + 1]
+                sink[:, seg] += s
+            else:
+                sink[:, seg] += tail[:, :1]
+            i0 = i1
+    if m_p:
+        lam_p = block.lam_pair
+        w_re, w_im = w[m_r : m_r + m_p].T, w[m_r + m_p :].T
+        n_alive = int(min(np.searchsorted(tt, _DECAYED / lam_p.real.max(), side="right"), n_t))
+        z = np.multiply.outer(lam_p, tt[:n_alive])
+        e, f1 = np.exp(z), np.expm1(z) / lam_p[:, None]
+        seg = slice(n0, n0 + n_alive)
+        live[:, seg] += w_re[:n_b] @ e.real + w_im[:n_b] @ e.imag
+        sink[:, seg] += w_re[n_b:] @ f1.real + w_im[n_b:] @ f1.imag
+        end = -1.0 / lam_p
+        sink[:, n0 + n_alive :] += (w_re[n_b:] @ end.real + w_im[n_b:] @ end.imag)[:, None]
+
+
+def exact_single(
+    K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray, modes: Modes | None = None
+) -> tuple[np.ndarray | None, float]:
     """Live and sink amounts of one parameter set by eigen-decomposition.
 
     Parameters
@@ -194,88 +443,63 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
     E : ndarray, shape (n_sink, n_live)
     events : Events
     t_h : ndarray, shape (n_times,)
+    modes : Modes, optional
+        ``eigen_modes(K, E)``, if already computed (it depends on the rates alone; the
+        simulation keeps it on the parameter set).
 
     Returns
     -------
     amounts : ndarray, shape (n_times, n_live + n_sink), or None
         ``None`` if the eigenvectors are too poorly conditioned (then use :func:`expm_single`).
     cond : float
-        Condition number of the eigenvector matrix.
+        1-norm condition number of the eigenvector matrix (:func:`eigen_modes`).
+
+    Notes
+    -----
+    Each diagonal block (one per subpopulation of a mixture) is solved on its own: per event,
+    one real time function per mode for the live states (:math:`e^{\\lambda\\tau}`, or the
+    real and imaginary parts of a complex pair's) and one for the sinks (its integral), and
+    two matrix products with the real weights (:meth:`ModalBlock.weights`). A complex pair is
+    evaluated once, not once per conjugate.
     """
-    lam, V, Vinv, conds = _eigen(K[None])
-    lam, V, Vinv, cond = lam[0], V[0], Vinv[0], float(conds[0])
-    if ill_conditioned(cond):
-        return None, cond
+    if modes is None:
+        modes = eigen_modes(K, E)
+    if not modes.usable:
+        return None, modes.cond
     n_live, n_sink = K.shape[0], E.shape[0]
-    real = lam.imag == 0.0
-    # Real eigenvalues have real eigenvectors (and real rows of V^-1): those modes, nearly all
-    # of them, run in real arithmetic. A complex pair contributes Re(f)·Re(w) - Im(f)·Im(w).
-    # Every (event, mode) time function is written into one real basis, shape
-    # (n_functions, n_times), and a single matrix product with the stacked weights gives all
-    # states: few large temporaries, which matter more than flops at this size.
-    lam_r, V_r, Vinv_r = lam[real].real, V[:, real].real, Vinv[real].real
-    lam_c, V_c, Vinv_c = lam[~real], V[:, ~real], Vinv[~real]
-    EV_r, EV_c = E @ V_r, E @ V_c
-    n_events = events.bolus_t_h.size + events.infusion_start_h.size
-    per_event = 2 * lam_r.size + 4 * lam_c.size
-    basis = np.empty((n_events * per_event, t_h.size))
-    weights = np.zeros((n_events * per_event, n_live + n_sink))
-    row = 0
-
-    def put(functions, w) -> None:
-        """Append time functions (k, n_times) and their weights (k, n_states)."""
-        nonlocal row
-        k = w.shape[0]
-        # One orientation only: guessing it from the shape mixed up times and modes whenever
-        # there were as many output times as modes (issue 12 property tests).
-        basis[row : row + k] = functions
-        weights[row : row + k] = w
-        row += k
-
-    def put_group(vector, state, integral, V_g, Vinv_g, EV_g, is_real) -> None:
-        c = Vinv_g @ vector
-        w_live, w_sink = c[:, None] * V_g.T, c[:, None] * EV_g.T  # (f * c) @ V.T == f @ (c * V.T)
-        zeros_live, zeros_sink = np.zeros_like(w_live.real), np.zeros_like(w_sink.real)
-        if is_real:
-            put(state, np.hstack([w_live, zeros_sink]))
-            put(integral, np.hstack([zeros_live, w_sink]))
+    out = np.zeros((n_live + n_sink, t_h.size))  # (states, times): rows are contiguous runs of times
+    inputs = [(t_h - t_e, b) for t_e, b in zip(events.bolus_t_h, events.bolus_amounts, strict=True)]
+    infusions = list(zip(events.infusion_start_h, events.infusion_end_h, events.infusion_rates, strict=True))
+    for block in modes.blocks:
+        n_b = block.live.size
+        rows_live, rows_sink = block.live_rows, block.sink_rows
+        views = isinstance(rows_live, slice) and isinstance(rows_sink, slice)
+        if views:
+            live, sink = out[rows_live], out[rows_sink]
         else:
-            put(state.real, np.hstack([w_live.real, zeros_sink]))
-            put(state.imag, np.hstack([-w_live.imag, zeros_sink]))
-            put(integral.real, np.hstack([zeros_live, w_sink.real]))
-            put(integral.imag, np.hstack([zeros_live, -w_sink.imag]))
-
-    decaying = bool(np.all(lam.real < 0))
-    for t_e, b in zip(events.bolus_t_h, events.bolus_amounts, strict=True):
-        tau = t_h - t_e
-        if decaying:
-            m_r, m_c = lam_r.size, lam_c.size
-            if m_r:
-                _bolus_fns(lam_r, tau, basis[row : row + m_r], basis[row + m_r : row + 2 * m_r])
-                c = Vinv_r @ b
-                weights[row : row + m_r, :n_live] = c[:, None] * V_r.T
-                weights[row + m_r : row + 2 * m_r, n_live:] = c[:, None] * EV_r.T
-                row += 2 * m_r
-            if m_c:
-                state = np.empty((m_c, t_h.size), dtype=complex)
-                integral = np.empty((m_c, t_h.size), dtype=complex)
-                _bolus_fns(lam_c, tau, state, integral)
-                put_group(b, state, integral, V_c, Vinv_c, EV_c, False)
-        else:
-            for lam_g, V_g, Vinv_g, EV_g, is_real in (
-                (lam_r, V_r, Vinv_r, EV_r, True),
-                (lam_c, V_c, Vinv_c, EV_c, False),
-            ):
-                if lam_g.size:
-                    state, integral = _time_fn(lam_g, tau, "exp").T, _time_fn(lam_g, tau, "f1").T
-                    put_group(b, state, integral, V_g, Vinv_g, EV_g, is_real)
-    for t_s, t_e, r in zip(events.infusion_start_h, events.infusion_end_h, events.infusion_rates, strict=True):
-        for lam_g, V_g, Vinv_g, EV_g, is_real in ((lam_r, V_r, Vinv_r, EV_r, True), (lam_c, V_c, Vinv_c, EV_c, False)):
-            if lam_g.size:
-                state = (_time_fn(lam_g, t_h - t_s, "f1") - _time_fn(lam_g, t_h - t_e, "f1")).T
-                integral = (_time_fn(lam_g, t_h - t_s, "f2") - _time_fn(lam_g, t_h - t_e, "f2")).T
-                put_group(r, state, integral, V_g, Vinv_g, EV_g, is_real)
-    amounts = basis.T @ weights
+            live, sink = np.zeros((n_b, t_h.size)), np.zeros((block.sinks.size, t_h.size))
+        for tau, b in inputs:
+            w = block.weights(b[block.live])
+            if w is None:
+                continue
+            if block.decaying:
+                _bolus_decaying(block, tau, w, live, sink)
+                continue
+            f_live, f_sink = _modal_functions(block, tau, False, ("exp", "f1"))
+            live += w[:, :n_b].T @ f_live
+            sink += w[:, n_b:].T @ f_sink
+        for t_s, t_e, r in infusions:
+            w = block.weights(r[block.live])
+            if w is None:
+                continue
+            on_live, on_sink = _modal_functions(block, t_h - t_s, False, ("f1", "f2"))
+            off_live, off_sink = _modal_functions(block, t_h - t_e, False, ("f1", "f2"))
+            live += w[:, :n_b].T @ (on_live - off_live)
+            sink += w[:, n_b:].T @ (on_sink - off_sink)
+        if not views:
+            out[rows_live] += live
+            out[rows_sink] += sink
+    amounts = out.T  # (times, states), column-major: each state's curve is contiguous
     # Before and at the first dose time nothing has moved yet: those rows are exact (the modal
     # sum V V^-1 b equals b only up to round-off, ~1e-16 of the dose in other states).
     first = min(events.bolus_t_h.min(initial=np.inf), events.infusion_start_h.min(initial=np.inf))
@@ -284,7 +508,7 @@ def exact_single(K: np.ndarray, E: np.ndarray, events: Events, t_h: np.ndarray) 
     if at_first.any():
         amounts[at_first] = 0.0
         amounts[at_first, :n_live] = events.bolus_amounts[events.bolus_t_h == first].sum(axis=0)
-    return amounts, cond
+    return amounts, modes.cond
 
 
 def _breakpoints(events: Events) -> np.ndarray:
