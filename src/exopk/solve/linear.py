@@ -330,7 +330,9 @@ def eigen_modes(K: np.ndarray, E: np.ndarray) -> Modes:
     dgeev = scipy.linalg.lapack.dgeev
     for live in diagonal_blocks(K):
         Kb = K[np.ix_(live, live)]
-        sinks = np.flatnonzero((E[:, live] != 0.0).any(axis=1))
+        fed = np.flatnonzero((E[:, live] != 0.0).any(axis=1))
+        # The range of sinks fed (those between with a zero row): one contiguous run of rows.
+        sinks = np.arange(fed[0], fed[-1] + 1) if fed.size else fed
         wr, wi, _, V, info = dgeev(Kb, compute_vl=0, overwrite_a=1)
         if info != 0:
             return Modes((), np.inf)
@@ -391,6 +393,20 @@ def _bolus_decaying(block: ModalBlock, tau: np.ndarray, w: np.ndarray, live: np.
     n_t = tt.size
     lam = block.lam_real
     m_r, m_p = lam.size, block.lam_pair.size
+    if n_t <= _SHORT_GRID:  # few output times: every mode at every time, in one product each
+        seg = slice(n0, None)
+        if m_r:
+            z = np.multiply.outer(lam, tt)
+            live[:, seg] += w[:m_r, :n_b].T @ np.exp(z)
+            sink[:, seg] += w[:m_r, n_b:].T @ (np.expm1(z) / lam[:, None])
+        if m_p:
+            lam_p = block.lam_pair
+            z = np.multiply.outer(lam_p, tt)
+            e, f1 = np.exp(z), np.expm1(z) / lam_p[:, None]
+            w_re, w_im = w[m_r : m_r + m_p].T, w[m_r + m_p :].T
+            live[:, seg] += w_re[:n_b] @ e.real + w_im[:n_b] @ e.imag
+            sink[:, seg] += w_re[n_b:] @ f1.real + w_im[n_b:] @ f1.imag
+        return
     if m_r:
         w_live, w_sink = w[:m_r, :n_b].T, w[:m_r, n_b:].T  # (states, modes)
         # last output index + 1 at which each mode is alive (non-increasing: slowest first)
@@ -399,8 +415,6 @@ def _bolus_decaying(block: ModalBlock, tau: np.ndarray, w: np.ndarray, live: np.
         tail = np.zeros((final.shape[0], m_r + 1))
         tail[:, :m_r] = np.cumsum(final[:, ::-1], axis=1)[:, ::-1]  # tail[:, k]: modes k.. decayed
         i0 = 0
-        if n_t <= _SHORT_GRID:  # few output times: all modes in one product beats stretches
-            alive = [n_t] * m_r
         while i0 < n_t:
             k = sum(a > i0 for a in alive)  # modes alive at time index i0
             i1 = alive[k - 1] if k else n_t
