@@ -373,6 +373,26 @@ def _modal_functions(
     return live, sink
 
 
+_ONE_THREAD_MNK = 2**18
+"""Largest m·n·k of a matrix product that OpenBLAS runs on one thread (its ``SMP_THRESHOLD_MIN``
+x ``GEMM_MULTITHREAD_THRESHOLD`` = 65536 x 4). Above it, a product of this model's size (20 x 20 @
+20 x 2881) is split over threads, which costs more than it saves: measured 135-186 µs threaded
+against 43 µs in chunks on a loaded 2-core machine (issue 15)."""
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for a small ``a`` and a wide ``b``, in column chunks that OpenBLAS runs on one thread."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m * k * n <= _ONE_THREAD_MNK or m * k == 0:
+        return a @ b
+    out = np.empty((m, n))
+    step = max(1, _ONE_THREAD_MNK // (m * k))
+    for j in range(0, n, step):
+        np.matmul(a, b[:, j : j + step], out=out[:, j : j + step])
+    return out
+
+
 _SEGMENT_MIN = 32  # output times: a shorter stretch is merged into the one before it
 
 
@@ -397,8 +417,8 @@ def _bolus_decaying(block: ModalBlock, tau: np.ndarray, w: np.ndarray, live: np.
         seg = slice(n0, None)
         if m_r:
             z = np.multiply.outer(lam, tt)
-            live[:, seg] += w[:m_r, :n_b].T @ np.exp(z)
-            sink[:, seg] += w[:m_r, n_b:].T @ (np.expm1(z) / lam[:, None])
+            live[:, seg] += _product(w[:m_r, :n_b].T, np.exp(z))
+            sink[:, seg] += _product(w[:m_r, n_b:].T, np.expm1(z) / lam[:, None])
         if m_p:
             lam_p = block.lam_pair
             z = np.multiply.outer(lam_p, tt)
@@ -424,10 +444,10 @@ def _bolus_decaying(block: ModalBlock, tau: np.ndarray, w: np.ndarray, live: np.
             seg = slice(n0 + i0, n0 + i1)
             if k:
                 z = np.multiply.outer(lam[:k], tt[i0:i1])
-                live[:, seg] += w_live[:, :k] @ np.exp(z)
+                live[:, seg] += _product(w_live[:, :k], np.exp(z))
                 f1 = np.expm1(z)
                 f1 /= lam[:k, None]
-                s = w_sink[:, :k] @ f1
+                s = _product(w_sink[:, :k], f1)
                 s += tail[:, k : k + 1]
                 sink[:, seg] += s
             else:
@@ -500,16 +520,16 @@ def exact_single(
                 _bolus_decaying(block, tau, w, live, sink)
                 continue
             f_live, f_sink = _modal_functions(block, tau, False, ("exp", "f1"))
-            live += w[:, :n_b].T @ f_live
-            sink += w[:, n_b:].T @ f_sink
+            live += _product(w[:, :n_b].T, f_live)
+            sink += _product(w[:, n_b:].T, f_sink)
         for t_s, t_e, r in infusions:
             w = block.weights(r[block.live])
             if w is None:
                 continue
             on_live, on_sink = _modal_functions(block, t_h - t_s, False, ("f1", "f2"))
             off_live, off_sink = _modal_functions(block, t_h - t_e, False, ("f1", "f2"))
-            live += w[:, :n_b].T @ (on_live - off_live)
-            sink += w[:, n_b:].T @ (on_sink - off_sink)
+            live += _product(w[:, :n_b].T, on_live - off_live)
+            sink += _product(w[:, n_b:].T, on_sink - off_sink)
         if not views:
             out[rows_live] += live
             out[rows_sink] += sink
