@@ -255,7 +255,9 @@ def block_floor_fn(K_r: np.ndarray, E_r: np.ndarray, t_h: np.ndarray):
     parts = []
     for live in blocks:
         n_sink = int((E_r[:, live] != 0).any(axis=1).sum())
-        parts.append((K_r[np.ix_(live, live)], rng.random((live.size + n_sink, live.size)), rng.random((live.size, t_h.size))))
+        parts.append(
+            (K_r[np.ix_(live, live)], rng.random((live.size + n_sink, live.size)), rng.random((live.size, t_h.size)))
+        )
 
     def run():
         for Kb, w, f in parts:
@@ -300,7 +302,7 @@ def one_simulation(params, dose, rr: Roadrunner, quick: bool) -> None:
         diff_rr = np.abs(out["exopk"] - out["roadrunner"]).max() / DOSE
         report(
             f"sim{n_t}-rr",
-            f"one simulation, {n_t} points, vs libroadrunner (the same parameter set again: its eigen-decomposition kept)",
+            f"one simulation, {n_t} points, vs libroadrunner (warm: the same set again, its decomposition kept)",
             times["exopk"],
             times["roadrunner"],
             "roadrunner",
