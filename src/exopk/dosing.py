@@ -527,6 +527,10 @@ class SteadyState:
         return SteadyState(self.t_h, self.ii_h, self.amounts[keep], self.rates[keep], self.duration_h)
 
 
+_NO_TIMES = np.zeros(0)
+_NO_TIMES.setflags(write=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Events:
     """A regimen as input vectors over the live states, for the solvers.
@@ -562,6 +566,8 @@ class Events:
     @property
     def boundaries_h(self) -> np.ndarray:
         """Sorted times where the state is reset (EVID 3/4) or set to a steady state (ss=1)."""
+        if not self.steady:
+            return np.unique(self.reset_t_h) if self.reset_t_h.size else _NO_TIMES
         return np.unique(np.concatenate([self.reset_t_h, [s.t_h for s in self.steady]]))
 
     def nominal(self) -> tuple[np.ndarray, np.ndarray]:
@@ -663,6 +669,10 @@ class Events:
         """
         t = np.asarray(t_h, dtype=float)
         bounds = self.boundaries_h
+        if bounds.size == 0 and self.infusion_start_h.size == 0:  # boluses only, no resets: one cumulative sum
+            order = np.argsort(self.bolus_t_h, kind="stable")
+            cum = np.concatenate([[0.0], np.cumsum(self.bolus_amounts.sum(axis=1)[order])])
+            return cum[np.searchsorted(self.bolus_t_h[order], t, side="right")]
         edges = np.concatenate([[-np.inf], bounds, [np.inf]])
         seg = np.searchsorted(bounds, t, side="right")  # segment index of each time
         lower = edges[seg]

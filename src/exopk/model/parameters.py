@@ -692,7 +692,7 @@ class ModelParameters:
     @property
     def is_linear(self) -> bool:
         """True when no organ has a finite phagocytic capacity."""
-        return all(math.isinf(self.values[f"{o}_capacity_particles"]) for o in ORGANS)
+        return self.cached("is_linear", lambda: all(math.isinf(self.values[f"{o}_capacity_particles"]) for o in ORGANS))
 
     @property
     def routes(self) -> tuple[str, ...]:

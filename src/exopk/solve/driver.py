@@ -252,7 +252,12 @@ def solve_with_fallback(
         K_r, E_r, events_r = K, E, events
     else:
         # Solve only the states the doses can reach (the others stay exactly 0).
-        keep, K_r, E_r, events_r = _linear.restrict_to_reached(K, E, events)
+        if cache is None:
+            keep, K_r, E_r, events_r = _linear.restrict_to_reached(K, E, events)
+        else:  # the restricted matrices are kept with the decomposition
+            keep = _linear.reached_states(K, events)
+            K_r, E_r = cache(f"{prefix}restricted:{keep.tobytes().hex()}", lambda: _linear.restrict_matrices(K, E, keep))
+            events_r = events if keep.size == K.shape[0] else events.restricted(keep)
     n_live = K.shape[0]
     # Many doses, resets or steady states: step from dose to dose (memory independent of the
     # number of doses; exopk.solve.events). What a steady state preloads joins the balance target.

@@ -160,16 +160,29 @@ def restrict_to_reached(K: np.ndarray, E: np.ndarray, events: Events):
     Returns ``keep`` (indices of the kept live states) and the restricted ``K``, ``E`` and
     events; :func:`expand_reached` puts a solution back on all states.
     """
+    keep = reached_states(K, events)
+    if keep.size == K.shape[0]:
+        return keep, K, E, events
+    K_r, E_r = restrict_matrices(K, E, keep)
+    return keep, K_r, E_r, events.restricted(keep)
+
+
+def reached_states(K: np.ndarray, events: Events) -> np.ndarray:
+    """Indices of the live states some dose of ``events`` can reach through ``K`` (read-only; by pattern)."""
     entered = events.entered
-    keep = _by_pattern(
+    return _by_pattern(
         "reached",
         K,
         entered,
         lambda: _frozen(np.flatnonzero(reached_along((K != 0.0) & ~np.eye(K.shape[0], dtype=bool), entered))),
     )
+
+
+def restrict_matrices(K: np.ndarray, E: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``K`` and ``E`` over the live states ``keep`` only."""
     if keep.size == K.shape[0]:
-        return keep, K, E, events
-    return keep, K[np.ix_(keep, keep)], E[:, keep], events.restricted(keep)
+        return K, E
+    return K[np.ix_(keep, keep)], E[:, keep]
 
 
 def expand_reached(amounts: np.ndarray, keep: np.ndarray, n_live: int) -> np.ndarray:
