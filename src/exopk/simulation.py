@@ -254,9 +254,7 @@ def simulate(
         names = [name for name, _, _ in params.parts()]
         assert solution.keep is not None  # expand=False
         keep = solution.keep
-        columns = params.cached(
-            f"mixture_columns:{keep.tobytes().hex()}", lambda: _mixture_columns(keep, mixture.n_pop)
-        )
+        columns = _mixture_columns(keep, mixture.n_pop)
         # Each part's states onto the one model's (exact: 1-2 terms each), state by state: on
         # (states, times) arrays every state's curve is one contiguous row.
         stacked_t = solution.amounts.T
@@ -284,12 +282,26 @@ def simulate(
     return dataclasses.replace(result, parts=_Parts(result, names, solution.amounts, columns))
 
 
+_COLUMNS: dict[tuple[bytes, int], list[tuple[np.ndarray, np.ndarray]]] = {}
+
+
 def _mixture_columns(keep: np.ndarray, n_pop: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per subpopulation: (columns of the stacked solution, columns of one model's states).
 
     The stacked solution holds the reached live states ``keep`` of all subpopulations, then
-    ``n_pop`` blocks of sinks (:func:`exopk.model.graph.mixture_system`).
+    ``n_pop`` blocks of sinks (:func:`exopk.model.graph.mixture_system`). Depends on the
+    structure alone: kept by ``(keep, n_pop)`` (bounded).
     """
+    key = (keep.tobytes(), n_pop)
+    hit = _COLUMNS.get(key)
+    if hit is None:
+        if len(_COLUMNS) >= 64:
+            _COLUMNS.clear()
+        hit = _COLUMNS[key] = _make_mixture_columns(keep, n_pop)
+    return hit
+
+
+def _make_mixture_columns(keep: np.ndarray, n_pop: int) -> list[tuple[np.ndarray, np.ndarray]]:
     out = []
     for p in range(n_pop):
         mine = np.flatnonzero((keep >= p * N_LIVE) & (keep < (p + 1) * N_LIVE))

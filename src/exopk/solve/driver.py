@@ -256,7 +256,9 @@ def solve_with_fallback(
             keep, K_r, E_r, events_r = _linear.restrict_to_reached(K, E, events)
         else:  # the restricted matrices are kept with the decomposition
             keep = _linear.reached_states(K, events)
-            K_r, E_r = cache(f"{prefix}restricted:{keep.tobytes().hex()}", lambda: _linear.restrict_matrices(K, E, keep))
+            K_r, E_r = cache(
+                f"{prefix}restricted:{keep.tobytes().hex()}", lambda: _linear.restrict_matrices(K, E, keep)
+            )
             events_r = events if keep.size == K.shape[0] else events.restricted(keep)
     n_live = K.shape[0]
     # Many doses, resets or steady states: step from dose to dose (memory independent of the
