@@ -489,27 +489,34 @@ def _fast_callables(A: np.ndarray, groups: tuple[_Group, ...], rate: np.ndarray 
     exec("def rhs(y, _t):\n" + "\n".join(body), scope)
     rhs = scope["rhs"]
 
+    # (v, m, k, positions in `read` of the group's pools and of v) per entry, for the Jacobian.
+    jac_plan, pool_at, entry_at = [], 0, sum(len(pools) for pools, _, _ in groups)
+    for pools, inv_cap, entries in groups:
+        members = list(zip(pools, range(pool_at, pool_at + len(pools)), strict=True))
+        jac_plan.append((inv_cap, members, [(v, m, k, entry_at + e) for e, (v, m, k) in enumerate(entries)]))
+        pool_at, entry_at = pool_at + len(pools), entry_at + len(entries)
+
     def jac(y, _t):
         J = A.copy()
-        for pools, inv_cap, entries in groups:
+        values = y.take(read_at).tolist()
+        for inv_cap, members, entries in jac_plan:
             filled = 0.0
-            for j in pools:
-                a = y[j]
-                if a > 0.0:
-                    filled += a
+            for _, i in members:
+                if values[i] > 0.0:
+                    filled += values[i]
             sat = filled * inv_cap
             if sat >= 1.0:  # full: g = 0, flat (CapacityTerms.jacobian)
-                for v, m, k in entries:
+                for v, m, k, _ in entries:
                     J[v, v] += k
                     J[m, v] -= k
                 continue
-            for v, m, k in entries:
+            for v, m, k, i_v in entries:
                 J[v, v] += k * sat
                 J[m, v] -= k * sat
                 if filled > 0.0:
-                    slope = k * inv_cap * y[v]
-                    for j in pools:
-                        if y[j] > 0.0:
+                    slope = k * inv_cap * values[i_v]
+                    for j, i in members:
+                        if values[i] > 0.0:
                             J[v, j] += slope
                             J[m, j] -= slope
         return J
