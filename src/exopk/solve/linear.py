@@ -584,8 +584,21 @@ def ode_single(
 
     Only the live states the doses (or ``initial``) can reach, and the sinks they feed, are
     integrated (:func:`_reached`); the others keep their initial amounts exactly. For the
-    default mixture under an IV dose that is 40 of 48 live states and 16 of 24 sinks: the
-    dense LU and back-substitutions inside the integrator shrink with the square of the size.
+    default mixture under an IV dose that is 40 of 48 live states and 16 of 24 sinks: fewer
+    operations in the integrator's dense LU factorisations and back-substitutions and in
+    every right-hand side.
+
+    Cost (``benchmarks/bench_capacity.py``, case cap-sim-rr: capacity-limited default mixture,
+    IV bolus, 2881 output times over 48 h, default tolerances; 2-core machine, load 1.5-2.7):
+    ~2,950 LSODA steps, ~5,000 right-hand sides and ~200 Jacobians, whatever the number of
+    output times. 36-45 ms, against 53-61 ms on all 72 stacked states with the former
+    callables; libroadrunner (CVODE at rtol 1e-8) takes 20-30 ms on the same machine.
+    Of that, ~15 ms are the right-hand sides (~3 µs a call) and ~20 ms odeint's calls into
+    Python and ODEPACK's steps and linear algebra (a banded Jacobian, bandwidth 13 after
+    reverse Cuthill-McKee ordering, was measured no faster: LINPACK's per-column BLAS calls,
+    not flops, dominate at this size). Splitting at the saturation kinks (each costs LSODA
+    ~150-250 steps) was measured slower: each restart costs as much. What remains is the
+    number of steps the tolerances ask for: at rtol 1e-8, atol 1e-12 x dose, 22-34 ms.
 
     ``solver="LSODA"`` runs ODEPACK's LSODA through :func:`scipy.integrate.odeint`: each dose
     interval is one call into Fortran that steps and interpolates to the output times, calling
