@@ -15,7 +15,7 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import exopk
-from exopk.dosing import as_regimen
+from exopk.dosing import Events, as_regimen
 from exopk.model.graph import LIVE_STATES, SINK_STATES, rate_matrices
 from exopk.simulation import regimen_events
 from exopk.solve import expm_single, ode_single, ode_system
@@ -143,3 +143,27 @@ def test_integrals_of_the_reduced_system_equal_the_exact_ones(params):
     assert_within_stated_accuracy(amounts[:, N_LIVE + N_SINK :], auc, 2 * DOSE)
     np.testing.assert_array_equal(amounts[:, -1], 0.0)  # the nasal cavity is never reached
     assert auc[-1, 0] > 0.0
+
+
+def test_an_interval_with_nothing_to_integrate_keeps_every_amount(capped):
+    """A segment after a reset with no dose in it and only a sink holding something: nothing is integrated."""
+    K, E, _, capacity = stacked(capped, exopk.IVBolus(dose_particles=DOSE), T_H)
+    n = K.shape[0]
+    no_doses = Events(np.zeros(0), np.zeros((0, n)), np.zeros(0), np.zeros(0), np.zeros((0, n)))
+    initial = np.zeros(n + E.shape[0])
+    initial[n + SINK_STATES.index("urine")] = 0.2 * DOSE
+    t_h = T_H[T_H >= 1.0]
+
+    amounts = ode_single(
+        capacity,
+        K,
+        E,
+        no_doses,
+        t_h,
+        rtol=ODE_RTOL,
+        atol=ODE_ATOL_FRACTION * DOSE,
+        solver="LSODA",
+        initial=(1.0, initial),
+    )
+
+    np.testing.assert_array_equal(amounts, np.broadcast_to(initial, amounts.shape))

@@ -617,7 +617,7 @@ def ode_single(
     system = ode_system(params, K, E)
     n_live, n_sink = K.shape[0], E.shape[0]
     n_int = 0 if integrals is None else integrals.shape[0]
-    start_state = np.zeros(n_live + n_sink)
+    start_state = np.zeros(n_live + n_sink + n_int)  # live, sinks [, integrals]
     if initial is not None:
         start_state[: len(initial[1])] = np.asarray(initial[1], dtype=float)
     live, sinks = _reached(system, events.entered | (start_state[:n_live] != 0.0), n_sink)
@@ -645,6 +645,11 @@ def ode_single(
     if initial is not None:
         points = points[points >= initial[0]]
         y[:n_r] = start_state[columns]
+        y[n_r:] = start_state[n_live + n_sink :]
+    if live.size == 0:  # nothing given, nothing held (e.g. after a reset): every state keeps its amount
+        full = np.zeros((t_h.size, n_live + n_sink + n_int))
+        full[t_h >= points[0]] = start_state
+        return full
     out = np.zeros((t_h.size, n_r + n_int))  # outputs before the first dose stay zero
     t_prev = points[0]
     for t_next in [*points[1:], None]:
@@ -685,7 +690,7 @@ def ode_single(
     full = np.zeros((t_h.size, n_live + n_sink + n_int))
     full[:, columns] = out[:, :n_r]
     full[:, n_live + n_sink :] = out[:, n_r:]
-    unfed = np.setdiff1d(np.arange(n_live + n_sink), columns)
+    unfed = np.setdiff1d(np.arange(n_live + n_sink), columns)  # they keep their initial amounts
     if initial is not None and np.any(start_state[unfed] != 0.0):
         full[np.ix_(t_h >= points[0], unfed)] = start_state[unfed]
     return full
