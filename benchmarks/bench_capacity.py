@@ -21,7 +21,26 @@ Model: default mouse / MSC-EVs (two subpopulations stacked into one coupled syst
    Accuracy: the largest error of every state against ``simulate(solver="Radau", rtol=1e-12)``,
    as a multiple of the stated bound 1e-6 × max(|value|, 1e-9 × dose) (1 = at the bound).
 
-2. A batch of N sets (lognormal, 30 % CV, on the liver capacity and macrophage uptake;
+2. The case ``cap-sim-rr`` of ``benchmarks/bench_targets.py`` (issue 15 target: >= 1x): IV bolus
+   of 1e10, liver capacity 1e9, spleen 2e8, 2881 output times, median of alternating repeats of
+
+   - ``exopk default``: ``exopk.simulate`` at its defaults (rtol 1e-10, atol 1e-17 x dose), the
+     figure that counts;
+   - ``exopk rr tol``: ``exopk.simulate`` at roadrunner's tolerances below (a second figure, for
+     the same tolerances on both sides; NOT the default path);
+   - ``roadrunner``: CVODE rtol 1e-8, atol 1e-12 x dose, as in ``bench_targets.py``,
+
+   each with its error against Radau at rtol 1e-12 (as a multiple of the stated bound) and the
+   ratio roadrunner / exopk (> 1: exopk faster).
+
+   Measured on the 2-core development machine (load average 1.5-2.7), issue 15: before
+   (``ode_single`` on all 72 stacked states, per-index rhs, ~9.5 µs a call) exopk default
+   53-61 ms vs roadrunner 19-22 ms, 0.36x; after (the 40 reached live states and 16 fed sinks,
+   straight-line rhs ~3 µs a call; ~2,950 LSODA steps, ~5,000 rhs calls, ~200 Jacobians
+   either way) 36-45 ms vs 20-30 ms, 0.56-0.67x; at roadrunner's tolerances 22-34 ms,
+   0.90-0.94x.
+
+3. A batch of N sets (lognormal, 30 % CV, on the liver capacity and macrophage uptake;
    seeded): ``exopk.simulate_batch`` (processes of the LSODA solver) against a loop of plain
    LSODA solves (timed on a subsample and scaled to N; the output says how many).
 
@@ -93,6 +112,69 @@ def error_of(amounts: np.ndarray, reference: np.ndarray) -> float:
     return float(np.max(np.abs(amounts - reference) / bound))
 
 
+RR_DOSE = 1e10
+RR_CAPACITY = {"liver_capacity_particles": 1e9, "spleen_capacity_particles": 2e8}
+RR_RTOL, RR_ATOL_FRACTION = 1e-8, 1e-12
+
+
+def rr_case(repeats: int) -> None:
+    """Case cap-sim-rr of bench_targets.py: exopk at its defaults (and at roadrunner's tolerances) vs roadrunner."""
+    params = exopk.load_parameters().replace(**RR_CAPACITY)
+    regimen = exopk.IVBolus(dose_particles=RR_DOSE)
+    t_h = np.linspace(0.0, T_END_H, N_TIMES)
+    ref = exopk.simulate(params, regimen, t_h, solver="Radau", rtol=1e-12, atol_particles=1e-22 * RR_DOSE)
+    runs = {
+        "exopk default": lambda: exopk.simulate(params, regimen, t_h).amounts_particles,
+        "exopk rr tol": lambda: (
+            exopk.simulate(
+                params, regimen, t_h, rtol=RR_RTOL, atol_particles=RR_ATOL_FRACTION * RR_DOSE
+            ).amounts_particles
+        ),
+    }
+    try:
+        import roadrunner
+
+        from exopk.io.sbml import export_sbml
+
+        rr = roadrunner.RoadRunner(export_sbml(params, regimen))
+        rr.integrator.relative_tolerance = RR_RTOL
+        rr.integrator.absolute_tolerance = RR_ATOL_FRACTION * RR_DOSE
+        names = list(exopk.model.STATES)
+        ids = set(rr.model.getFloatingSpeciesIds())
+        suffixes = sorted({sid[len(names[0]) :] for sid in ids if sid.startswith(names[0])})
+        rr.timeCourseSelections = ["time", *(s + x for x in suffixes for s in names)]
+
+        def rr_simulate():
+            rr.reset()
+            out = np.asarray(rr.simulate(times=t_h))[:, 1:]
+            return out.reshape(out.shape[0], len(suffixes), len(names)).sum(axis=1)
+
+        runs["roadrunner"] = rr_simulate
+    except ImportError:
+        print("roadrunner: not installed (pip install -e '.[sbml]'); ratios skipped")
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    errors = {}
+    for _ in range(max(repeats, 3)):  # alternating, so load changes hit every candidate alike
+        for name, run in runs.items():
+            seconds, out = timed(run, 1)
+            samples[name].append(seconds)
+            bound = 1e-6 * np.maximum(np.abs(ref.amounts_particles), 1e-9 * RR_DOSE)
+            errors[name] = float(np.max(np.abs(np.asarray(out) - ref.amounts_particles) / bound))
+    medians = {name: statistics.median(v) for name, v in samples.items()}
+    print(
+        f"\n2. case cap-sim-rr: IV bolus {RR_DOSE:g}, capacities liver {RR_CAPACITY['liver_capacity_particles']:g} / "
+        f"spleen {RR_CAPACITY['spleen_capacity_particles']:g}, {N_TIMES} output times, median of "
+        f"{max(repeats, 3)} alternating; load average {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"  ('exopk rr tol' and roadrunner: rtol {RR_RTOL:g}, atol {RR_ATOL_FRACTION:g} x dose; exopk default: "
+        f"rtol {ODE_RTOL:g}, atol {ODE_ATOL_FRACTION:g} x dose)"
+    )
+    for name, seconds in medians.items():
+        ratio = f"  roadrunner/this {medians['roadrunner'] / seconds:5.2f}x" if "roadrunner" in medians else ""
+        print(f"  {name:14s} {1e3 * seconds:8.1f} ms{ratio}  error {errors[name]:.3g} of bound")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: fewer repeats and sets")
@@ -155,7 +237,10 @@ def main() -> None:
     for name, seconds in medians.items():
         print(f"  {name:12s} {1e3 * seconds:8.1f} ms  ratio {seconds / base:6.2f}  error {errors[name]:.3g} of bound")
 
-    # 2. Batch -------------------------------------------------------------------------------
+    # 2. Case cap-sim-rr of bench_targets.py -------------------------------------------------
+    rr_case(repeats)
+
+    # 3. Batch -------------------------------------------------------------------------------
     rng = np.random.default_rng(SEED)
     sigma = np.sqrt(np.log(1 + CV**2))
     variations = {
@@ -172,7 +257,7 @@ def main() -> None:
     loop_s = (time.perf_counter() - t0) / loop_n * n_sets
     member = exopk.model.graph.organ_membership()
     diff = max(float(np.max(np.abs(batch.amounts_particles[s] - loop_out[s] @ member.T))) / DOSE for s in range(loop_n))
-    print(f"\n2. batch of {n_sets} sets, {N_TIMES} output times, {os.cpu_count()} CPUs")
+    print(f"\n3. batch of {n_sets} sets, {N_TIMES} output times, {os.cpu_count()} CPUs")
     print(f"  simulate_batch     {batch_s:8.2f} s   ({1e3 * batch_s / n_sets:.1f} ms/set)")
     print(f"  plain LSODA loop   {loop_s:8.2f} s   (timed on {loop_n} sets, scaled)")
     print(f"  ratio loop/batch   {loop_s / batch_s:6.2f}   max |diff|/dose {diff:.1e}")

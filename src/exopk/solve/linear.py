@@ -35,6 +35,7 @@ import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -660,71 +661,138 @@ class OdeSystem:
     def callables(self, rate: np.ndarray | None = None):
         """``(rhs(y, t), jacobian(y, t))`` for an integrator, equal to :meth:`rhs` and :meth:`jacobian`.
 
-        Built for the per-step cost, which dominates a stiff solve of this size (~70 states, a
-        few thousand steps): one matrix-vector product, then the capacity terms in scalar
-        Python over precomputed index lists (a handful of entries; a NumPy call on such tiny
-        arrays costs more than the arithmetic). ``rate`` (particles/h, shape (n_live,)) is a
-        constant infusion input; ``t`` is ignored (the system is autonomous).
+        Built for the per-call cost, which dominates a stiff solve of this size: ``rate``
+        (particles/h, shape (n_live,)) is a constant infusion input; ``t`` is ignored (the
+        system is autonomous). See :func:`_fast_callables`.
         """
-        A = self.A
-        u = None
-        if rate is not None and np.any(rate != 0.0):
-            u = np.zeros(A.shape[0])
-            u[: self.n_live] = rate
-        cap = self.capacity
-        if cap is None:
+        return _fast_callables(self.A, _saturation_groups(self.capacity), rate)
 
-            def linear_rhs(y, _t):
-                return A @ y if u is None else A @ y + u
 
-            return linear_rhs, lambda _y, _t: A
-        pools = cap.cells[:, None] if cap.saturating is None else cap.saturating
-        columns = (cap.vascular, cap.cells, pools, cap.uptake_per_h, cap.capacity_particles)
-        terms = [
-            (int(v), int(m), [int(j) for j in pool], float(k), 1.0 / float(c))
-            for v, m, pool, k, c in zip(*columns, strict=True)
-        ]
+# A saturating organ: (state indices of the cell pools whose sum saturates it, 1/capacity (1/particles),
+# ((vascular index, cell-pool index, macrophage uptake (1/h)), ...) of the entries that share those pools).
+_Group = tuple[tuple[int, ...], float, tuple[tuple[int, int, float], ...]]
 
-        def rhs(y, _t):
-            dy = A @ y if u is None else A @ y + u
-            for v, m, pool, k, inv_cap in terms:
-                filled = 0.0
-                for j in pool:
-                    a = y[j]
-                    if a > 0.0:
-                        filled += a
-                sat = filled * inv_cap
-                if sat > 1.0:
-                    sat = 1.0
-                flux = k * sat * y[v]
-                dy[v] += flux
-                dy[m] -= flux
-            return dy
 
-        def jac(y, _t):
-            J = A.copy()
-            for v, m, pool, k, inv_cap in terms:
-                filled = 0.0
-                for j in pool:
-                    a = y[j]
-                    if a > 0.0:
-                        filled += a
-                sat = filled * inv_cap
-                if sat >= 1.0:  # full: g = 0, flat (CapacityTerms.jacobian)
+def _saturation_groups(cap: CapacityTerms | None, position: Mapping[int, int] | None = None) -> tuple[_Group, ...]:
+    """The capacity terms grouped by the pools they saturate on, optionally renumbered.
+
+    Entries of :class:`~exopk.model.graph.CapacityTerms` that share their pools and capacity (one
+    organ, every subpopulation) share one saturation :math:`\\min(1, A_m/\\mathrm{cap})`, computed
+    once. With ``position`` (old state index -> new index, for the states kept by
+    :func:`_reached`), entries whose vascular pool is not kept (it stays 0: no flux) and pools
+    not kept (they stay 0: they fill nothing) are left out.
+    """
+    if cap is None or cap.vascular.size == 0:
+        return ()
+    pools = cap.cells[:, None] if cap.saturating is None else cap.saturating
+    groups: dict[tuple[tuple[int, ...], float], list[tuple[int, int, float]]] = {}
+    for v, m, pool, k, c in zip(cap.vascular, cap.cells, pools, cap.uptake_per_h, cap.capacity_particles, strict=True):
+        v, m, members = int(v), int(m), [int(j) for j in pool]
+        if position is not None:
+            if v not in position or k == 0.0:
+                continue
+            v, m, members = position[v], position[m], [position[j] for j in members if j in position]
+        groups.setdefault((tuple(members), 1.0 / float(c)), []).append((v, m, float(k)))
+    return tuple((members, inv_cap, tuple(entries)) for (members, inv_cap), entries in groups.items())
+
+
+def _fast_callables(A: np.ndarray, groups: tuple[_Group, ...], rate: np.ndarray | None = None):
+    """``(rhs(y, t), jacobian(y, t))`` of :math:`\\dot y = A y + u + c(y)`, ``u = rate`` on the first states.
+
+    An integrator calls the right-hand side thousands of times (~5,000 LSODA calls for the
+    capacity-limited default mixture over 48 h at the default tolerances), so it is written for
+    the cost per call. The capacity correction of each saturating organ is computed in Python
+    floats from one ``take`` of the few states it reads (a NumPy call on such tiny arrays costs
+    more than the arithmetic); then one product :math:`[A \\mid D \\mid u]\\,[y, f, 1]` adds the
+    linear part, the fluxes *f* along their directions :math:`e_v - e_m` (columns of *D*) and
+    the infusion input. ``M.dot`` has half the call overhead of ``M @ y`` at this size.
+    Measured ~3 µs a call, against ~9.5 µs for the former version (a matrix product, then
+    per-index NumPy updates).
+    """
+    n = A.shape[0]
+    u = None
+    if rate is not None and np.any(rate != 0.0):
+        u = np.zeros(n)
+        u[: np.size(rate)] = rate
+    if not groups:
+        dot = A.dot
+
+        def linear_rhs(y, _t):
+            return dot(y) if u is None else dot(y) + u
+
+        return linear_rhs, lambda _y, _t: A
+    # The states read: every group's pools, then the vascular pool of every entry.
+    read = [j for pools, _, _ in groups for j in pools] + [v for _, _, entries in groups for v, _, _ in entries]
+    read_at = np.array(read, dtype=np.intp)
+    entries_all = [(v, m, k) for _, _, entries in groups for v, m, k in entries]
+    # dy = [A | D | u] @ [y, fluxes, 1]: the flux k sat A_v of entry e moves along column e of D,
+    # e_v - e_m (from the cells back to the vascular pool). One product instead of three steps,
+    # on a buffer of this closure (assembling [y, fluxes, 1] anew costs more than the product).
+    M = np.zeros((n, n + len(entries_all) + 1))
+    M[:, :n] = A
+    for e, (v, m, _) in enumerate(entries_all):
+        M[v, n + e] += 1.0
+        M[m, n + e] -= 1.0
+    if u is not None:
+        M[:, -1] = u
+    product = M.dot
+    z = np.empty(M.shape[1])
+    z[-1] = 1.0
+    # The right-hand side as straight-line code for these groups (as collections.namedtuple
+    # writes its class): the loops over groups, pools and entries cost ~0.8 µs a call in the
+    # interpreter, a quarter of the call. Only names appear in the source; the values are bound
+    # in `scope`.
+    scope: dict[str, Any] = {"read_at": read_at, "z": z, "n": n, "product": product}
+    names = [f"a{i}" for i in range(len(read))]
+    body = [f"    {', '.join(names)}, = y.take(read_at).tolist()"]
+    fluxes, pool_at, entry_at = [], 0, sum(len(pools) for pools, _, _ in groups)
+    for g, (pools, inv_cap, entries) in enumerate(groups):
+        # A slightly negative pool (integrator round-off) fills nothing.
+        filled = " + ".join(f"({x} if {x} > 0.0 else 0.0)" for x in names[pool_at : pool_at + len(pools)]) or "0.0"
+        scope[f"c{g}"] = inv_cap
+        body += [f"    s{g} = ({filled}) * c{g}", f"    if s{g} > 1.0:", f"        s{g} = 1.0"]
+        for *_, k in entries:
+            scope[f"k{entry_at}"] = k
+            fluxes.append(f"k{entry_at} * s{g} * {names[entry_at]}")
+            entry_at += 1
+        pool_at += len(pools)
+    body += ["    z[:n] = y", f"    z[n:-1] = ({', '.join(fluxes)},)", "    return product(z)"]
+    exec("def rhs(y, _t):\n" + "\n".join(body), scope)
+    rhs = scope["rhs"]
+
+    # (v, m, k, positions in `read` of the group's pools and of v) per entry, for the Jacobian.
+    jac_plan, pool_at, entry_at = [], 0, sum(len(pools) for pools, _, _ in groups)
+    for pools, inv_cap, entries in groups:
+        members = list(zip(pools, range(pool_at, pool_at + len(pools)), strict=True))
+        jac_plan.append((inv_cap, members, [(v, m, k, entry_at + e) for e, (v, m, k) in enumerate(entries)]))
+        pool_at, entry_at = pool_at + len(pools), entry_at + len(entries)
+
+    def jac(y, _t):
+        J = A.copy()
+        values = y.take(read_at).tolist()
+        for inv_cap, members, entries in jac_plan:
+            filled = 0.0
+            for _, i in members:
+                if values[i] > 0.0:
+                    filled += values[i]
+            sat = filled * inv_cap
+            if sat >= 1.0:  # full: g = 0, flat (CapacityTerms.jacobian)
+                for v, m, k, _ in entries:
                     J[v, v] += k
                     J[m, v] -= k
-                    continue
+                continue
+            for v, m, k, i_v in entries:
                 J[v, v] += k * sat
                 J[m, v] -= k * sat
                 if filled > 0.0:
-                    slope = k * inv_cap * y[v]
-                    for j in pool:
-                        if y[j] > 0.0:
+                    slope = k * inv_cap * values[i_v]
+                    for j, i in members:
+                        if values[i] > 0.0:
                             J[v, j] += slope
                             J[m, j] -= slope
-            return J
+        return J
 
-        return rhs, jac
+    return rhs, jac
 
 
 def ode_system(params: ModelParameters | CapacityTerms | None, K: np.ndarray, E: np.ndarray) -> OdeSystem:
@@ -749,6 +817,20 @@ ODE_MAX_STEPS = 200_000
 """Most integrator steps between two output times before the ODE path gives up."""
 
 
+def _reached(system: OdeSystem, entered: np.ndarray, n_sink: int) -> tuple[np.ndarray, np.ndarray]:
+    """The live states reachable from ``entered`` (boolean, shape (n_live,)) and the sinks they feed.
+
+    The others stay where they start: an unreached live state at 0 (nothing flows into it; the
+    capacity terms move particles only between a vascular pool and the cells it fills, so
+    along an edge of ``K``), an unfed sink at its initial amount.
+    """
+    n_live = system.n_live
+    K, E = system.A[:n_live, :n_live], system.A[n_live : n_live + n_sink, :n_live]
+    live = np.flatnonzero(reached_along((K != 0.0) & ~np.eye(n_live, dtype=bool), entered))
+    sinks = np.flatnonzero(np.any(E[:, live] != 0.0, axis=1))
+    return live, sinks
+
+
 def ode_single(
     params: ModelParameters | CapacityTerms | None,
     K: np.ndarray,
@@ -771,12 +853,29 @@ def ode_single(
     ``initial = (t0_h, state)`` starts from ``state`` (live and sinks) at ``t0_h`` instead of
     from zero (used for resets and steady states, :mod:`exopk.solve.events`).
 
+    Only the live states the doses (or ``initial``) can reach, and the sinks they feed, are
+    integrated (:func:`_reached`); the others keep their initial amounts exactly. For the
+    default mixture under an IV dose that is 40 of 48 live states and 16 of 24 sinks: fewer
+    operations in the integrator's dense LU factorisations and back-substitutions and in
+    every right-hand side.
+
+    Cost (``benchmarks/bench_capacity.py``, case cap-sim-rr: capacity-limited default mixture,
+    IV bolus, 2881 output times over 48 h, default tolerances; 2-core machine, load 1.5-2.7):
+    ~2,950 LSODA steps, ~5,000 right-hand sides and ~200 Jacobians, whatever the number of
+    output times. 36-45 ms, against 53-61 ms on all 72 stacked states with the former
+    callables; libroadrunner (CVODE at rtol 1e-8) takes 20-30 ms on the same machine.
+    Of that, ~15 ms are the right-hand sides (~3 µs a call) and ~20 ms odeint's calls into
+    Python and ODEPACK's steps and linear algebra (a banded Jacobian, bandwidth 13 after
+    reverse Cuthill-McKee ordering, was measured no faster: LINPACK's per-column BLAS calls,
+    not flops, dominate at this size). Splitting at the saturation kinks (each costs LSODA
+    ~150-250 steps) was measured slower: each restart costs as much. What remains is the
+    number of steps the tolerances ask for: at rtol 1e-8, atol 1e-12 x dose, 22-34 ms.
+
     ``solver="LSODA"`` runs ODEPACK's LSODA through :func:`scipy.integrate.odeint`: each dose
     interval is one call into Fortran that steps and interpolates to the output times, calling
-    back into Python only for the right-hand side and the Jacobian
-    (:meth:`OdeSystem.callables`). ``"BDF"`` and ``"Radau"`` go through
-    :func:`scipy.integrate.solve_ivp`, whose steps run in Python: same answer to the
-    tolerances, several times slower (``benchmarks/bench_capacity.py``).
+    back into Python only for the right-hand side and the Jacobian (:func:`_fast_callables`).
+    ``"BDF"`` and ``"Radau"`` go through :func:`scipy.integrate.solve_ivp`, whose steps run in
+    Python: same answer to the tolerances, several times slower (``benchmarks/bench_capacity.py``).
 
     ``integrals``, a matrix *W* of shape (n_integrals, n_live), also returns
     :math:`W \\int_0^t x\\,dt` (particles·h; e.g. *W* = organ membership: each organ's AUC),
@@ -787,40 +886,52 @@ def ode_single(
     ndarray, shape (n_times, n_live + n_sink [+ n_integrals])
     """
     system = ode_system(params, K, E)
-    n_live = system.n_live
+    n_live, n_sink = K.shape[0], E.shape[0]
     n_int = 0 if integrals is None else integrals.shape[0]
+    start_state = np.zeros(n_live + n_sink + n_int)  # live, sinks [, integrals]
+    if initial is not None:
+        start_state[: len(initial[1])] = np.asarray(initial[1], dtype=float)
+    live, sinks = _reached(system, events.entered | (start_state[:n_live] != 0.0), n_sink)
+    columns = np.concatenate([live, n_live + sinks])  # of the full state vector, in the order solved
+    n_r = columns.size
+    A = np.zeros((n_r + n_int, n_r + n_int))
+    A[:n_r, :n_r] = system.A[np.ix_(columns, columns)]
     if integrals is not None:  # d/dt (W integral of x) = W x: extra states with rows [W, 0, 0]
-        n0 = system.A.shape[0]
-        A = np.zeros((n0 + n_int, n0 + n_int))
-        A[:n0, :n0] = system.A
-        A[n0:, :n_live] = integrals
-        system = OdeSystem(A=A, n_live=n_live, capacity=system.capacity)
-    n = system.A.shape[0]
+        A[n_r:, : live.size] = integrals[:, live]
+    position = {int(j): i for i, j in enumerate(live)}
+    groups = _saturation_groups(system.capacity, position)
     atol_all: float | np.ndarray = atol
+    if np.ndim(atol):
+        atol_all = np.asarray(atol, dtype=float)[columns]
     if integrals is not None:
         # The integrals follow the states they integrate and need no error control of their
         # own (CVODES's quadratures likewise): a vast absolute tolerance takes them out of the
         # error norm, so they do not change the steps taken.
-        atol_all = np.concatenate([np.broadcast_to(np.asarray(atol, dtype=float), (n - n_int,)), np.full(n_int, 1e300)])
+        atol_all = np.concatenate([np.broadcast_to(np.asarray(atol_all, dtype=float), (n_r,)), np.full(n_int, 1e300)])
 
     start = [] if initial is None else [initial[0]]
     points = np.unique(np.concatenate([_breakpoints(events), [t_h[-1]], start]))
     points = points[points <= t_h[-1]]
-    y = np.zeros(n)
+    y = np.zeros(n_r + n_int)
     if initial is not None:
         points = points[points >= initial[0]]
-        y[: len(initial[1])] = np.asarray(initial[1], dtype=float)
-    out = np.zeros((t_h.size, n))  # outputs before the first dose stay zero
+        y[:n_r] = start_state[columns]
+        y[n_r:] = start_state[n_live + n_sink :]
+    if live.size == 0:  # nothing given, nothing held (e.g. after a reset): every state keeps its amount
+        full = np.zeros((t_h.size, n_live + n_sink + n_int))
+        full[t_h >= points[0]] = start_state
+        return full
+    out = np.zeros((t_h.size, n_r + n_int))  # outputs before the first dose stay zero
     t_prev = points[0]
     for t_next in [*points[1:], None]:
         for k in np.flatnonzero(events.bolus_t_h == t_prev):
-            y[:n_live] += events.bolus_amounts[k]
+            y[: live.size] += events.bolus_amounts[k][live]
         out[t_h == t_prev] = y
         if t_next is None:
             break
         inside = (t_h > t_prev) & (t_h <= t_next)
         t_eval = np.unique(np.append(t_h[inside], t_next))
-        rhs, jac = system.callables(_active_rate(events, t_prev))
+        rhs, jac = _fast_callables(A, groups, _active_rate(events, t_prev)[live])
         # Integrate in time since the interval's start: the system is autonomous, and late in a
         # regimen the spacing of floats near t (3.6e-15 h at 24 h) would bound the first step
         # after a dose, which the fast flow modes (~1e5 /h) need to be ~1e-13 h at tight tolerances.
@@ -847,7 +958,13 @@ def ode_single(
         out[inside] = ys[: int(inside.sum())]
         y = ys[-1].copy()
         t_prev = t_next
-    return out
+    full = np.zeros((t_h.size, n_live + n_sink + n_int))
+    full[:, columns] = out[:, :n_r]
+    full[:, n_live + n_sink :] = out[:, n_r:]
+    unfed = np.setdiff1d(np.arange(n_live + n_sink), columns)  # they keep their initial amounts
+    if initial is not None and np.any(start_state[unfed] != 0.0):
+        full[np.ix_(t_h >= points[0], unfed)] = start_state[unfed]
+    return full
 
 
 def _lsoda(rhs, jac, y0: np.ndarray, tau_h: np.ndarray, rtol, atol, t0_h: float, solver: str) -> np.ndarray:
