@@ -45,7 +45,7 @@ of ``rodas.f`` (the KPP/Sandu form, same formulation).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -75,7 +75,7 @@ _C[5, :5] = (
 _M = np.array([*_A[4, :4], 1.0, 1.0])  # y1 = Y6 + U6 (stiffly accurate); the error estimate is U6
 _ALPHA = np.array([0.0, 0.386, 0.21, 0.63, 1.0, 1.0])  # stage times, t + alpha_i h
 _GAMMAS = np.array([0.25, -0.1043, 0.1035, -0.3620000000000023e-01, 0.0, 0.0])  # gamma_i = sum_j gamma_ij
-RODAS4 = {"A": _A, "C": _C, "M": _M, "alpha": _ALPHA, "gammas": _GAMMAS, "gamma": GAMMA, "order": 4}
+RODAS4: dict[str, Any] = {"A": _A, "C": _C, "M": _M, "alpha": _ALPHA, "gammas": _GAMMAS, "gamma": GAMMA, "order": 4}
 """RODAS4's coefficients: ``A`` (a_ij), ``C`` (c_ij), ``M`` (m_j), stage times ``alpha``, ``gammas``
 (:math:`\\gamma_i`, the weights of :math:`h\\,\\partial f/\\partial t`), ``gamma``; error estimate = last stage."""
 
@@ -109,8 +109,14 @@ class ModalSystem(Protocol):
         """Whether ``g`` is non-zero in some set."""
         ...
 
+    R: np.ndarray  # (m, n_S, n_X): the states the fluxes read
+
     def flux(self, z: np.ndarray) -> np.ndarray:
         """:math:`\\varphi` (particles/h), shape (m, k)."""
+        ...
+
+    def flux_of(self, x_S: np.ndarray) -> np.ndarray:
+        """:math:`\\varphi` from the states it reads, :math:`x_S = Rz` (m, n_S)."""
         ...
 
     def slopes(self, z: np.ndarray) -> np.ndarray:
@@ -241,58 +247,77 @@ def step(system: ModalSystem, state: list, h: np.ndarray):
     ``state = [z_L, q_L, w, q_w]``. Returns the new state and the error estimates of ``w`` and
     ``q_w`` (the last stage).
 
-    Stage *i* solves :math:`(\\frac{1}{h\\gamma} - \\Lambda - G^T H) U_i = r_i` by Woodbury:
-    :math:`U = D^{-1} r + (D^{-1}G^T) C^{-1} H D^{-1} r`, :math:`C = I - H D^{-1} G^T` (k x k).
+    Stage *i* solves :math:`(\\frac{1}{h\\gamma} - \\Lambda - G^T H) U_i = r_i + G^T\\varphi_i`
+    (:math:`r_i` everything but the fluxes) by Woodbury: with :math:`D = \\frac{1}{h\\gamma} - \\Lambda`
+    (diagonal), :math:`v = D^{-1} r_i`, :math:`C = I - H D^{-1} G^T` (k x k, once per step),
+    :math:`U_i = v + D^{-1} G^T \\sigma`, :math:`\\sigma = \\varphi_i + C^{-1}(H v + H D^{-1} G^T \\varphi_i)`.
+    The fluxes read :math:`R(z_L + Y_i)`, kept as k- and :math:`n_S`-vectors (:math:`R U_j` from
+    :math:`R v` and :math:`R D^{-1} G^T \\sigma`): two products with (m, ~13, n) arrays per stage.
     """
     A, C, M, alpha, gammas = RODAS4["A"], RODAS4["C"], RODAS4["M"], RODAS4["alpha"], RODAS4["gammas"]
     z_lin, q_lin, w, q_w = state
-    n, lr, lc, G = system.n_real, system.lam_real, system.lam_pair, system.G
+    n, lr, lc, G, R = system.n_real, system.lam_real, system.lam_pair, system.G, system.R
+    has_input = system.has_input
     hc = h[:, None]
     hg = hc * GAMMA
     c = 1.0 / hg
     d_r, d_c = 1.0 / (c - lr), 1.0 / (c - lc)
     H = system.slopes(z_lin + w)  # (m, k, n_X)
-    DG = diagonal(n, d_r[:, None, :], d_c[:, None, :], G)  # (m, k, n_X): rows of D^-1 G^T
     k = G.shape[1]
-    Q = np.matmul(inverse(np.eye(k) - H @ DG.transpose(0, 2, 1)).transpose(0, 2, 1), DG)  # C^-T (D^-1 G^T)^T
+    DG = diagonal(n, d_r[:, None, :], d_c[:, None, :], G)  # (m, k, n_X): rows of D^-1 G^T
+    HDG = H @ DG.transpose(0, 2, 1)  # (m, k, k)
+    RDG = R @ DG.transpose(0, 2, 1)  # (m, n_S, k)
+    C_inv = inverse(np.eye(k) - HDG)
+    RH = np.concatenate([R, H], axis=1)  # (m, n_S + k, n_X)
+    n_s = R.shape[1]
 
-    def solve(r: np.ndarray) -> np.ndarray:
-        u = diagonal(n, d_r, d_c, r)
-        u += (np.matmul(H, u[..., None]).transpose(0, 2, 1) @ Q)[:, 0]
-        return u
+    def times(Mat: np.ndarray, vec: np.ndarray) -> np.ndarray:
+        return np.matmul(Mat, vec[..., None])[..., 0]
 
-    # d/dt of the right-hand side through the linear part: G^T H dz_L/dt
+    # d/dt of the right-hand side through the linear part: G^T H dz_L/dt, times h
     dz_lin = diagonal(n, lr, lc, z_lin)
-    if system.has_input:
+    if has_input:
         dz_lin += system.g
-    f_t = (np.matmul(H, dz_lin[..., None]).transpose(0, 2, 1) @ G)[:, 0]
-    # the linear part at the stage times t + alpha_i h (alpha: 0, .386, .21, .63, 1, 1)
-    at_alpha = {0.0: z_lin}
+    hf_t = hc * (times(H, dz_lin)[:, None, :] @ G)[:, 0]
+    # what the fluxes read of the linear part at the stage times t + alpha_i h, and of w
+    read_lin = {0.0: times(R, z_lin)}
     for a in set(alpha[1:]):
-        at_alpha[a] = linear_advance(system, z_lin, q_lin, a * hc, with_q=False)[0]
+        read_lin[a] = times(R, linear_advance(system, z_lin, q_lin, a * hc, with_q=False)[0])
+    read_w = times(R, w)
     inv_h = 1.0 / hc
     m, n_x = w.shape
     Uz = np.empty((6, m, n_x))
     Uq = np.empty_like(Uz)
+    RU = np.empty((6, m, n_s))
 
     def combine(weights: np.ndarray, U: np.ndarray) -> np.ndarray:
         """sum_j weights[j] U[j] as one matrix-vector product."""
-        return (weights @ U[: weights.size].reshape(weights.size, -1)).reshape(m, n_x)
+        return (weights @ U[: weights.size].reshape(weights.size, -1)).reshape(U.shape[1:])
 
+    rq: np.ndarray | float
     for i in range(6):
         if i:
             Y = w + combine(A[i, :i], Uz)
-            r = combine(C[i, :i], Uz) * inv_h
-            rq = combine(C[i, :i], Uq) * inv_h
+            read = read_w + combine(A[i, :i], RU)
+            r = combine(C[i, :i], Uz)
+            r *= inv_h
+            rq = combine(C[i, :i], Uq)
+            rq *= inv_h
         else:
-            Y, r, rq = w, np.zeros_like(w), 0.0
+            Y, read, r, rq = w, read_w, np.zeros_like(w), 0.0
         r += diagonal(n, lr, lc, Y)
-        r += (system.flux(at_alpha[alpha[i]] + Y)[:, None, :] @ G)[:, 0]
         if gammas[i]:
-            r += (gammas[i] * hc) * f_t
-        u = solve(r)
-        Uz[i] = u
-        Uq[i] = hg * (Y + rq + u)
+            r += gammas[i] * hf_t
+        phi = system.flux_of(read_lin[alpha[i]] + read)  # (m, k)
+        v = diagonal(n, d_r, d_c, r)
+        Rv_Hv = times(RH, v)
+        sigma = phi + times(C_inv, Rv_Hv[:, n_s:] + times(HDG, phi))
+        u = Uz[i]
+        np.add(v, (sigma[:, None, :] @ DG)[:, 0], out=u)
+        RU[i] = Rv_Hv[:, :n_s] + times(RDG, sigma)
+        np.add(Y, rq, out=Uq[i])
+        Uq[i] += u
+        Uq[i] *= hg
     w1 = w + combine(M, Uz)
     q_w1 = q_w + combine(M, Uq)
     z_lin1, q_lin1 = linear_advance(system, z_lin, q_lin, hc)
