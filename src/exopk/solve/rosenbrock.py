@@ -349,14 +349,14 @@ def integrate(
 
     ``on_stop`` is called at ``stops_h[0]`` first (it applies the first doses to
     ``state[0]``, :math:`z_L`), then whenever sets land on a stop. Returns the final state
-    ``[z_L, q_L, w, q_w]`` (n_sets, n each), a mask of the sets that failed (step size
+    ``[z_L, q_L, w, q_w]`` (n_sets, n_X each), a mask of the sets that failed (step size
     underflow: solve those another way) and statistics (``steps``, ``rejected`` per set;
     ``iterations``, batched step attempts).
 
     Parameters
     ----------
-    z_lin : ndarray, shape (n_sets, n), complex
-        Initial modal state (before the doses at ``stops_h[0]``).
+    z_lin : ndarray, shape (n_sets, n_X)
+        Initial modal state (before the doses at ``stops_h[0]``), in the real modal layout.
     stops_h : ndarray, shape (n_stops,)
         Increasing times (h).
     rtol, atol : float
