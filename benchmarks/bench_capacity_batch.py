@@ -39,15 +39,16 @@ import exopk  # noqa: E402
 from exopk.model.graph import organ_membership  # noqa: E402
 
 
-def lsoda_loop(capped, dose, var, t_h: np.ndarray, n_loop: int, n_sets: int) -> float:
-    """Seconds for ``n_sets`` LSODA solves, timed on the first ``n_loop`` and scaled."""
-    t0 = time.perf_counter()
+def lsoda_loop(capped, dose, var, t_h: np.ndarray, n_loop: int, n_sets: int) -> tuple[float, float]:
+    """Wall and CPU seconds for ``n_sets`` LSODA solves, timed on the first ``n_loop`` and scaled."""
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(n_loop):
         p = capped.replace(**{name: float(v[i]) for name, v in var.items()})
         mixture, events = bt.stacked(p, dose)
         system, y0 = bt.lsoda_system(mixture, events)
         bt.lsoda(system, y0, t_h)
-    return (time.perf_counter() - t0) * n_sets / n_loop
+    scale = n_sets / n_loop
+    return (time.perf_counter() - t0) * scale, (time.process_time() - c0) * scale
 
 
 def main() -> None:
@@ -70,21 +71,33 @@ def main() -> None:
         "LSODA loop": lambda: lsoda_loop(capped, dose, var, t_h, n_loop, n_sets),
     }
     samples: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     batch = None
     for _ in range(repeats):  # alternating, so load changes hit every candidate alike
         for name, run in runs.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             out = run()
-            seconds = float(out) if name == "LSODA loop" else time.perf_counter() - t0
+            if name == "LSODA loop":
+                seconds, cpu_s = out
+            else:
+                seconds, cpu_s = time.perf_counter() - t0, time.process_time() - c0
+                if name == "exopk 1 process":
+                    batch = out
             samples[name].append(seconds)
-            if name == "exopk 1 process":
-                batch = out
+            cpu[name].append(cpu_s)
     print(f"\n{n_sets} sets, {t_h.size} output times (LSODA loop timed on {n_loop} sets, scaled)")
-    loop = statistics.median(samples["LSODA loop"])
+    loop, loop_cpu = statistics.median(samples["LSODA loop"]), statistics.median(cpu["LSODA loop"])
     for name, values in samples.items():
         med, best = statistics.median(values), min(values)
-        ratio = "" if name == "LSODA loop" else f"  ratio loop/batch {loop / med:5.1f} (median)"
+        ratio = "" if name == "LSODA loop" else f"  ratio loop/batch {loop / med:5.1f} (median wall)"
         print(f"  {name:16s} median {med:8.2f} s  min {best:8.2f} s  ({1e3 * med / n_sets:.2f} ms/set){ratio}")
+    # CPU time of this process: less sensitive to other jobs on a shared machine than wall time
+    # (not comparable for "exopk default", whose work runs in child processes).
+    one_cpu = statistics.median(cpu["exopk 1 process"])
+    print(
+        f"  CPU time: exopk 1 process {one_cpu:.2f} s, LSODA loop {loop_cpu:.2f} s, "
+        f"ratio loop/batch {loop_cpu / one_cpu:.1f} (median CPU)"
+    )
     print(f"  load average now {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     assert batch is not None
     print(
