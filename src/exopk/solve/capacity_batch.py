@@ -21,12 +21,12 @@ more than :data:`exopk.solve.driver.MASS_BALANCE_LIMIT` of the dose (the LSODA a
 if it is better): the same check and fallback as :func:`exopk.solve.solve_with_fallback`.
 
 Measured (``benchmarks/bench_capacity_batch.py``: the ``cap-batch-lsoda`` case of
-``bench_targets.py``, 1,000 sets x 97 times, 2 CPUs shared with other jobs, load average 2.6-4.8,
-median of 3 alternating repeats): 8-11 ms a set in one process (~360 RODAS4 steps a set, ~25 µs
-of numpy work per set and step), against 54-97 ms a set for the loop of plain
-``solve_ivp(LSODA)`` solves (rtol 1e-8): 7.3, 9.3 and 11.6 times faster in three runs (CPU-time
-ratio 11.6 in the last); with the default two worker processes 5.8-20 times, depending on what
-else the machine runs. Accuracy against Radau at rtol 1e-12: 0.03-0.17 of the stated bound
+``bench_targets.py``, 1,000 sets x 97 times, 2 CPUs shared with other jobs, median of 3
+alternating repeats): 8-11 ms a set in one process (~360 RODAS4 steps a set, ~25 µs of numpy
+work per set and step), against 80-97 ms a set for the loop of plain ``solve_ivp(LSODA)``
+solves (rtol 1e-8): 10.2 times faster at load average 0.2-0.8 (CPU-time ratio 10.2), 7.3, 9.3
+and 11.6 times in three runs at load 2.6-4.8; with the default two worker processes 20.7 times
+at the low load, 5.8-20 times at the high. Accuracy against Radau at rtol 1e-12: 0.03-0.17 of the stated bound
 (worst set of 4-8); mass balance ~2e-12 of the dose.
 
 History (issue 15). The first batch solved every set with LSODA in worker processes: 1.8-1.9
