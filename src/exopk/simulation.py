@@ -259,8 +259,9 @@ def simulate(
         # (states, times) arrays every state's curve is one contiguous row.
         stacked_t = solution.amounts.T
         amounts_t = np.zeros((N_LIVE + N_SINK, t.size))
-        for source, target in columns:
-            amounts_t[target] += stacked_t[source]
+        for pairs in columns:
+            for source, target in pairs:
+                amounts_t[target] += stacked_t[source]
         amounts = amounts_t.T
     administered = solution.administered
     vol = parameter_volumes(params)
@@ -282,11 +283,12 @@ def simulate(
     return dataclasses.replace(result, parts=_Parts(result, names, solution.amounts, columns))
 
 
-_COLUMNS: dict[tuple[bytes, int], list[tuple[np.ndarray, np.ndarray]]] = {}
+_COLUMNS: dict[tuple[bytes, int], list[list[tuple[slice | np.ndarray, slice | np.ndarray]]]] = {}
 
 
-def _mixture_columns(keep: np.ndarray, n_pop: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per subpopulation: (columns of the stacked solution, columns of one model's states).
+def _mixture_columns(keep: np.ndarray, n_pop: int) -> list[list[tuple[slice | np.ndarray, slice | np.ndarray]]]:
+    """Per subpopulation: pairs (columns of the stacked solution, columns of one model's states),
+    for the live states and for the sinks, as slices where they are contiguous runs.
 
     The stacked solution holds the reached live states ``keep`` of all subpopulations, then
     ``n_pop`` blocks of sinks (:func:`exopk.model.graph.mixture_system`). Depends on the
@@ -301,15 +303,26 @@ def _mixture_columns(keep: np.ndarray, n_pop: int) -> list[tuple[np.ndarray, np.
     return hit
 
 
-def _make_mixture_columns(keep: np.ndarray, n_pop: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _make_mixture_columns(keep: np.ndarray, n_pop: int) -> list[list[tuple[slice | np.ndarray, slice | np.ndarray]]]:
     out = []
     for p in range(n_pop):
         mine = np.flatnonzero((keep >= p * N_LIVE) & (keep < (p + 1) * N_LIVE))
         sinks = keep.size + p * N_SINK + np.arange(N_SINK)
-        source = np.concatenate([mine, sinks])
-        target = np.concatenate([keep[mine] - p * N_LIVE, N_LIVE + np.arange(N_SINK)])
-        out.append((source, target))
+        # live states and sinks apart: each is usually one contiguous run (a slice, no gather)
+        out.append(
+            [
+                (_run(mine), _run(keep[mine] - p * N_LIVE)),
+                (_run(sinks), _run(N_LIVE + np.arange(N_SINK))),
+            ]
+        )
     return out
+
+
+def _run(index: np.ndarray) -> slice | np.ndarray:
+    """``index`` as a slice when it is a contiguous range."""
+    if index.size and int(index[-1]) - int(index[0]) == index.size - 1 and np.all(np.diff(index) == 1):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
 
 
 class _Parts(Mapping):
@@ -323,9 +336,9 @@ class _Parts(Mapping):
         if name not in self._names:
             raise KeyError(name)
         if name not in self._made:
-            source, target = self._columns[self._names.index(name)]
             amounts = np.zeros_like(self._total.amounts_particles)
-            amounts[:, target] = self._stacked[:, source]
+            for source, target in self._columns[self._names.index(name)]:
+                amounts[:, target] = self._stacked[:, source]
             self._made[name] = dataclasses.replace(self._total, amounts_particles=amounts, parts={})
         return self._made[name]
 

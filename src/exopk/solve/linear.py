@@ -231,8 +231,8 @@ def _eigen(K: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
 
 
 def _columns(index: np.ndarray) -> slice | np.ndarray:
-    """``index`` as a slice when it is a contiguous range (column access without a gather)."""
-    if index.size and index[-1] - index[0] == index.size - 1 and (index.size == 1 or np.all(np.diff(index) == 1)):
+    """``index`` (increasing, no repeats) as a slice when it is a contiguous range (access without a gather)."""
+    if index.size and int(index[-1]) - int(index[0]) == index.size - 1:
         return slice(int(index[0]), int(index[-1]) + 1)
     return index
 
