@@ -41,7 +41,7 @@ Model: default mouse / MSC-EVs (two subpopulations stacked into one coupled syst
    0.90-0.94x.
 
 3. A batch of N sets (lognormal, 30 % CV, on the liver capacity and macrophage uptake;
-   seeded): ``exopk.simulate_batch`` (processes of the LSODA solver) against a loop of plain
+   seeded): ``exopk.simulate_batch`` (the batched RODAS4 solver, exopk.solve.capacity_batch) against a loop of plain
    LSODA solves (timed on a subsample and scaled to N; the output says how many).
 
 Ratios are baseline / exopk (> 1: exopk faster). Timings are wall clock on a shared machine;
