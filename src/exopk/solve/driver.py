@@ -357,7 +357,9 @@ def solve_with_fallback(
             f"kept the {used} answer ({what}-balance error {error:.3g} of the dose): the fallbacks were no better "
             f"({worse})"
         )
-    if not np.all(np.isfinite(amounts)):
+    # A finite balance error means finite row sums, so finite amounts (a NaN or an infinity in a
+    # row makes its sum NaN or infinite): the element-wise check is needed only otherwise.
+    if not np.isfinite(error) and not np.all(np.isfinite(amounts)):
         # NaN or infinite amounts come from an overflow: a failure, not an answer.
         raise SimulationError(
             f"the {used} solution is not finite (an overflow): the fastest rate is {np.max(np.abs(K)):.3g} /h; "
