@@ -265,10 +265,6 @@ def simulate(
         amounts = amounts_t.T
     administered = solution.administered
     vol = parameter_volumes(params)
-    parts: _Parts | None = None
-    if mixture is not None:
-        metadata["subpopulations"] = dict(zip(names, mixture.shares.tolist(), strict=True))
-        parts = _Parts(names, solution.amounts, columns)
     result = SimulationResult(
         t_h=t,
         amounts_particles=amounts,
@@ -280,11 +276,11 @@ def simulate(
         state_volumes_ml=vol.state_ml,
         organ_volumes_ml=vol.organ_ml,
         metadata=metadata,
-        parts={} if parts is None else parts,
     )
-    if parts is not None:
-        parts.total = result  # each part is this result with its own amounts
-    return result
+    if mixture is None:
+        return result
+    metadata["subpopulations"] = dict(zip(names, mixture.shares.tolist(), strict=True))
+    return dataclasses.replace(result, parts=_Parts(result, names, solution.amounts, columns))
 
 
 _COLUMNS: dict[tuple[bytes, int], list[list[tuple[slice | np.ndarray, slice | np.ndarray]]]] = {}
@@ -332,20 +328,18 @@ def _run(index: np.ndarray) -> slice | np.ndarray:
 class _Parts(Mapping):
     """``SimulationResult.parts`` of a mixture: each subpopulation's result, built when first asked for."""
 
-    def __init__(self, names: list[str], stacked: np.ndarray, columns) -> None:
-        self.total: SimulationResult | None = None  # set once the mixture's result exists
-        self._names, self._stacked, self._columns = names, stacked, columns
+    def __init__(self, total: SimulationResult, names: list[str], stacked: np.ndarray, columns) -> None:
+        self._total, self._names, self._stacked, self._columns = total, names, stacked, columns
         self._made: dict[str, SimulationResult] = {}
 
     def __getitem__(self, name: str) -> SimulationResult:
         if name not in self._names:
             raise KeyError(name)
         if name not in self._made:
-            assert self.total is not None
-            amounts = np.zeros_like(self.total.amounts_particles)
+            amounts = np.zeros_like(self._total.amounts_particles)
             for source, target in self._columns[self._names.index(name)]:
                 amounts[:, target] = self._stacked[:, source]
-            self._made[name] = dataclasses.replace(self.total, amounts_particles=amounts, parts={})
+            self._made[name] = dataclasses.replace(self._total, amounts_particles=amounts, parts={})
         return self._made[name]
 
     def __iter__(self):
