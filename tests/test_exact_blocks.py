@@ -131,3 +131,25 @@ def test_simulate_keeps_the_decomposition_on_the_parameter_set():
     np.testing.assert_array_equal(again.amounts_particles[::2], first.amounts_particles)
     changed = params.replace(liver_degradation_per_h=2 * params["liver_degradation_per_h"])
     assert not [key for key in (changed._cache or {}) if key.startswith("modes:")]  # a variant starts afresh
+
+
+def test_a_simulation_leaves_no_reference_cycle():
+    """Reference cycles would keep the solution arrays alive until the garbage collector ran
+    (measured: a cycle between a mixture's result and its parts made simulate() ~1.6x slower)."""
+    import gc
+
+    params = exopk.load_parameters()
+    dose = exopk.IVBolus(dose_particles=DOSE)
+    t_h = np.linspace(0.0, 48.0, 97)
+    exopk.simulate(params, dose, t_h)  # fills the caches
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        result = exopk.simulate(params, dose, t_h)
+        assert len(result.parts) == 2 and result.parts["ps_exposing"].amounts_particles.shape[0] == t_h.size
+        del result
+        assert gc.collect() == 0
+    finally:
+        if was_enabled:
+            gc.enable()
