@@ -153,3 +153,19 @@ def test_a_simulation_leaves_no_reference_cycle():
     finally:
         if was_enabled:
             gc.enable()
+
+
+def test_all_blocks_at_once_equal_block_by_block_on_short_grids():
+    """On a short grid every mode of every block is evaluated at once (``Modes.combined``)."""
+    import dataclasses
+
+    params = exopk.load_parameters()
+    regimen = [exopk.IVBolus(dose_particles=DOSE), exopk.IVBolus(dose_particles=DOSE / 3, t_h=2.5)]
+    t_h = np.concatenate([[0.0], np.geomspace(0.01, 48.0, 60)])
+    keep, K, E, ev = stacked(params, regimen, t_h)
+    modes = eigen_modes(K, E)
+    assert modes.combined is not None and len(modes.blocks) == 2
+    together, _ = exact_single(K, E, ev, t_h, modes)
+    apart, _ = exact_single(K, E, ev, t_h, dataclasses.replace(modes, combined=None))
+    assert together is not None and apart is not None
+    np.testing.assert_allclose(together, apart, rtol=0, atol=1e-15 * DOSE)
