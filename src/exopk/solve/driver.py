@@ -247,7 +247,8 @@ def solve_with_fallback(
     atol = ODE_ATOL_FRACTION * dose if atol_particles is None else float(atol_particles)
     metadata: dict[str, Any] = {}
     if nonlinear:
-        # The capacity terms index the full state vector: no restriction to the reached states.
+        # The capacity terms index the full state vector: no restriction here (ode_single integrates
+        # only the states the doses reach, and keeps the others at their initial amounts).
         keep = np.arange(K.shape[0])
         K_r, E_r, events_r = K, E, events
     else:
