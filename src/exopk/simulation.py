@@ -29,6 +29,7 @@ from exopk.solve.driver import MASS_BALANCE_LIMIT as MASS_BALANCE_LIMIT  # re-ex
 from exopk.solve.driver import ODE_ATOL_FRACTION, ODE_RTOL, model_system, solve_with_fallback
 from exopk.solve.linear import (
     _DECAYED,
+    as_slice,
     batch_amounts,
     batch_auc,
     batch_modal,
@@ -311,18 +312,11 @@ def _make_mixture_columns(keep: np.ndarray, n_pop: int) -> list[list[tuple[slice
         # live states and sinks apart: each is usually one contiguous run (a slice, no gather)
         out.append(
             [
-                (_run(mine), _run(keep[mine] - p * N_LIVE)),
-                (_run(sinks), _run(N_LIVE + np.arange(N_SINK))),
+                (as_slice(mine), as_slice(keep[mine] - p * N_LIVE)),
+                (as_slice(sinks), as_slice(N_LIVE + np.arange(N_SINK))),
             ]
         )
     return out
-
-
-def _run(index: np.ndarray) -> slice | np.ndarray:
-    """``index`` as a slice when it is a contiguous range."""
-    if index.size and int(index[-1]) - int(index[0]) == index.size - 1 and np.all(np.diff(index) == 1):
-        return slice(int(index[0]), int(index[-1]) + 1)
-    return index
 
 
 class _Parts(Mapping):

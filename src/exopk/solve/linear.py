@@ -92,44 +92,7 @@ def _time_fn(lam: np.ndarray, tau: np.ndarray, kind: str) -> np.ndarray:
     return out
 
 
-# Below this argument exp() underflows to exactly 0.0 in float64, so not evaluating it there
-# changes no bit of the result.
-_EXP_ZERO_BELOW = -746.0
 _SHORT_GRID = 200  # up to this many output times, evaluate all modes at once
-
-
-def _bolus_fns(lam: np.ndarray, tau: np.ndarray, state: np.ndarray, integral: np.ndarray) -> None:
-    r"""Fill :math:`e^{\lambda\tau}` and :math:`F_1(\tau) = (e^{\lambda\tau} - 1)/\lambda` for increasing τ.
-
-    For modes with negative real part. Each mode is evaluated only where it has not decayed
-    to nothing (beyond, exp is exactly 0 and :math:`F_1 = -1/\lambda`), which for the fast,
-    flow-limited modes is a few output times. :math:`F_1` comes from the state, except where
-    :math:`|\lambda\tau| < 1` (cancellation), where expm1 is used. ``state`` and ``integral``
-    have shape (n_modes, n_times), dtype as ``lam``, and are overwritten (zero before the dose).
-    """
-    n_before = int(np.searchsorted(tau, 0.0, side="left"))
-    tt = tau[n_before:]
-    state[:, :n_before] = 0.0
-    integral[:, :n_before] = 0.0
-    if tt.size <= _SHORT_GRID:
-        # Few output times: one vectorised evaluation beats a Python loop over modes.
-        z = np.multiply.outer(lam, tt)
-        np.exp(z, out=state[:, n_before:])
-        integral[:, n_before:] = np.expm1(z) / lam[:, None]
-        return
-    for j, rate in enumerate(lam):
-        decay = rate.real
-        n_exp = int(np.searchsorted(tt, _EXP_ZERO_BELOW / decay, side="right"))
-        n_small = int(np.searchsorted(tt, 1.0 / abs(rate), side="right"))
-        n_small = min(n_small, n_exp)
-        s_j = state[j, n_before:]
-        i_j = integral[j, n_before:]
-        np.exp(rate * tt[:n_exp], out=s_j[:n_exp])
-        s_j[n_exp:] = 0.0
-        np.expm1(rate * tt[:n_small], out=i_j[:n_small])
-        np.subtract(s_j[n_small:n_exp], 1.0, out=i_j[n_small:n_exp])
-        i_j[:n_exp] /= rate
-        i_j[n_exp:] = -1.0 / rate
 
 
 _PATTERNS: dict[tuple, object] = {}
@@ -230,7 +193,7 @@ def _eigen(K: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return lam, V_safe, np.linalg.inv(V_safe), cond
 
 
-def _columns(index: np.ndarray) -> slice | np.ndarray:
+def as_slice(index: np.ndarray) -> slice | np.ndarray:
     """``index`` (increasing, no repeats) as a slice when it is a contiguous range (access without a gather)."""
     if index.size and int(index[-1]) - int(index[0]) == index.size - 1:
         return slice(int(index[0]), int(index[-1]) + 1)
@@ -285,7 +248,7 @@ class ModalBlock:
         a1 = np.concatenate([cols[:, real].T, cu.T, cu.T])
         a2 = np.concatenate([np.zeros((real.size, cols.shape[0])), cw.T, -cw.T])
         decaying = bool((wr < 0).all())
-        rows = (_columns(live), _columns(n_live + sinks))
+        rows = (as_slice(live), as_slice(n_live + sinks))
         return cls(live, sinks, lam_real, lam_pair, V, Vinv, EV, decaying, *rows, to_z1, to_z2, a1, a2)
 
     def weights(self, b: np.ndarray) -> np.ndarray | None:
@@ -417,23 +380,14 @@ def _combined(blocks: list[ModalBlock], n_live: int, n_sink: int) -> ModalBlock:
     )
 
 
-def _modal_functions(
-    block: ModalBlock, tau: np.ndarray, decaying: bool, kinds: tuple[str, str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Live and sink time functions of one block for offsets ``tau``, rows as :meth:`ModalBlock.weights`."""
+def _modal_functions(block: ModalBlock, tau: np.ndarray, kinds: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Live and sink time functions of one block for offsets ``tau``, rows as :meth:`ModalBlock.weights`.
+
+    The general path (modes that do not decay, infusions); decaying boluses go by :func:`_bolus_decaying`.
+    """
     n_t, m_r, m_p = tau.size, block.lam_real.size, block.lam_pair.size
     live = np.empty((m_r + 2 * m_p, n_t))
     sink = np.empty((m_r + 2 * m_p, n_t))
-    if decaying and kinds == ("exp", "f1"):
-        if m_r:
-            _bolus_fns(block.lam_real, tau, live[:m_r], sink[:m_r])
-        if m_p:
-            state = np.empty((m_p, n_t), dtype=complex)
-            integral = np.empty((m_p, n_t), dtype=complex)
-            _bolus_fns(block.lam_pair, tau, state, integral)
-            live[m_r : m_r + m_p], live[m_r + m_p :] = state.real, state.imag
-            sink[m_r : m_r + m_p], sink[m_r + m_p :] = integral.real, integral.imag
-        return live, sink
     for out, kind in zip((live, sink), kinds, strict=True):
         if m_r:
             out[:m_r] = _time_fn(block.lam_real, tau, kind).T
@@ -483,21 +437,12 @@ def _bolus_decaying(block: ModalBlock, tau: np.ndarray, w: np.ndarray, live: np.
     n_t = tt.size
     lam = block.lam_real
     m_r, m_p = lam.size, block.lam_pair.size
-    if n_t <= _SHORT_GRID:  # few output times: every mode at every time, in one product each
+    if n_t <= _SHORT_GRID and m_r:  # few output times: every real mode at every time, in one product each
         seg = slice(n0, None)
-        if m_r:
-            z = np.multiply.outer(lam, tt)
-            live[:, seg] += _product(w[:m_r, :n_b].T, np.exp(z))
-            sink[:, seg] += _product(w[:m_r, n_b:].T, np.expm1(z) / lam[:, None])
-        if m_p:
-            lam_p = block.lam_pair
-            z = np.multiply.outer(lam_p, tt)
-            e, f1 = np.exp(z), np.expm1(z) / lam_p[:, None]
-            w_re, w_im = w[m_r : m_r + m_p].T, w[m_r + m_p :].T
-            live[:, seg] += w_re[:n_b] @ e.real + w_im[:n_b] @ e.imag
-            sink[:, seg] += w_re[n_b:] @ f1.real + w_im[n_b:] @ f1.imag
-        return
-    if m_r:
+        z = np.multiply.outer(lam, tt)
+        live[:, seg] += _product(w[:m_r, :n_b].T, np.exp(z))
+        sink[:, seg] += _product(w[:m_r, n_b:].T, np.expm1(z) / lam[:, None])
+    elif m_r:
         w_live, w_sink = w[:m_r, :n_b].T, w[:m_r, n_b:].T  # (states, modes)
         # last output index + 1 at which each mode is alive (non-increasing: slowest first)
         alive = np.minimum(np.searchsorted(tt, _DECAYED / lam, side="right"), n_t).tolist()
@@ -526,7 +471,9 @@ def _bolus_decaying(block: ModalBlock, tau: np.ndarray, w: np.ndarray, live: np.
     if m_p:
         lam_p = block.lam_pair
         w_re, w_im = w[m_r : m_r + m_p].T, w[m_r + m_p :].T
-        n_alive = int(min(np.searchsorted(tt, _DECAYED / lam_p.real.max(), side="right"), n_t))
+        n_alive = n_t  # on a short grid at every time, like the real modes
+        if n_t > _SHORT_GRID:
+            n_alive = int(min(np.searchsorted(tt, _DECAYED / lam_p.real.max(), side="right"), n_t))
         z = np.multiply.outer(lam_p, tt[:n_alive])
         e, f1 = np.exp(z), np.expm1(z) / lam_p[:, None]
         seg = slice(n0, n0 + n_alive)
@@ -594,15 +541,15 @@ def exact_single(
             if block.decaying:
                 _bolus_decaying(block, tau, w, live, sink)
                 continue
-            f_live, f_sink = _modal_functions(block, tau, False, ("exp", "f1"))
+            f_live, f_sink = _modal_functions(block, tau, ("exp", "f1"))
             live += _product(w[:, :n_b].T, f_live)
             sink += _product(w[:, n_b:].T, f_sink)
         for t_s, t_e, r in infusions:
             w = block.weights(r[block.live])
             if w is None:
                 continue
-            on_live, on_sink = _modal_functions(block, t_h - t_s, False, ("f1", "f2"))
-            off_live, off_sink = _modal_functions(block, t_h - t_e, False, ("f1", "f2"))
+            on_live, on_sink = _modal_functions(block, t_h - t_s, ("f1", "f2"))
+            off_live, off_sink = _modal_functions(block, t_h - t_e, ("f1", "f2"))
             live += _product(w[:, :n_b].T, on_live - off_live)
             sink += _product(w[:, n_b:].T, on_sink - off_sink)
         if not views:
