@@ -59,6 +59,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 import exopk
+from exopk.errors import DependencyError
+from exopk.io.sbml import RoadrunnerModel, export_sbml
 from exopk.model.graph import mixture_system
 from exopk.solve import ode_system
 from exopk.solve.driver import ODE_ATOL_FRACTION, ODE_RTOL
@@ -132,25 +134,9 @@ def rr_case(repeats: int) -> None:
         ),
     }
     try:
-        import roadrunner
-
-        from exopk.io.sbml import export_sbml
-
-        rr = roadrunner.RoadRunner(export_sbml(params, regimen))
-        rr.integrator.relative_tolerance = RR_RTOL
-        rr.integrator.absolute_tolerance = RR_ATOL_FRACTION * RR_DOSE
-        names = list(exopk.model.STATES)
-        ids = set(rr.model.getFloatingSpeciesIds())
-        suffixes = sorted({sid[len(names[0]) :] for sid in ids if sid.startswith(names[0])})
-        rr.timeCourseSelections = ["time", *(s + x for x in suffixes for s in names)]
-
-        def rr_simulate():
-            rr.reset()
-            out = np.asarray(rr.simulate(times=t_h))[:, 1:]
-            return out.reshape(out.shape[0], len(suffixes), len(names)).sum(axis=1)
-
-        runs["roadrunner"] = rr_simulate
-    except ImportError:
+        model = RoadrunnerModel(export_sbml(params, regimen), rtol=RR_RTOL, atol_particles=RR_ATOL_FRACTION * RR_DOSE)
+        runs["roadrunner"] = lambda: model(t_h)
+    except DependencyError:
         print("roadrunner: not installed (pip install -e '.[sbml]'); ratios skipped")
     samples: dict[str, list[float]] = {name: [] for name in runs}
     errors = {}
@@ -198,31 +184,21 @@ def main() -> None:
     }
     rr_run = None
     try:
-        import roadrunner
-
-        from exopk.io.sbml import export_sbml
-
-        rr = roadrunner.RoadRunner(export_sbml(params, regimen))
-        names = list(exopk.model.STATES)
-        ids = set(rr.model.getFloatingSpeciesIds())
-        suffixes = sorted({sid[len(names[0]) :] for sid in ids if sid.startswith(names[0])})
-        rr.timeCourseSelections = ["time", *(s + x for x in suffixes for s in names)]
+        model = RoadrunnerModel(export_sbml(params, regimen), rtol=1e-8, atol_particles=1e-4)
 
         def rr_simulate():
-            rr.reset()
-            out = np.asarray(rr.simulate(times=t_h))[:, 1:]
-            return out.reshape(out.shape[0], len(suffixes), len(names)).sum(axis=1)
+            return model(t_h)
 
         exopk_error = error_of(runs["exopk LSODA"](), ref)
         for rtol in (1e-8, 1e-9, 1e-10, 1e-11, 1e-12):
-            rr.integrator.relative_tolerance = rtol
-            rr.integrator.absolute_tolerance = 1e-4
+            model.rr.integrator.relative_tolerance = rtol
+            model.rr.integrator.absolute_tolerance = 1e-4
             if error_of(rr_simulate(), ref) <= exopk_error:
                 break
         print(f"roadrunner settings: rtol {rtol:g}, atol 1e-4 particles")
         rr_run = rr_simulate
         runs["roadrunner"] = rr_run
-    except ImportError:
+    except DependencyError:
         print("roadrunner: not installed (pip install -e '.[sbml]'); skipped")
     samples: dict[str, list[float]] = {name: [] for name in runs}
     errors = {}

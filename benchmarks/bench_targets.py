@@ -75,8 +75,8 @@ from scipy.integrate import solve_ivp
 
 import exopk
 from exopk.errors import InputError
-from exopk.io.sbml import export_sbml
-from exopk.model.graph import STATES, mixture_system, organ_membership, transfers
+from exopk.io.sbml import RoadrunnerModel, export_sbml
+from exopk.model.graph import mixture_system, organ_membership, transfers
 from exopk.simulation import regimen_events
 from exopk.solve.linear import ode_system, restrict_to_reached
 
@@ -170,25 +170,13 @@ def stacked(params, dose):
 
 
 # ------------------------------------------------------------------------------------------ baselines
-class Roadrunner:
+class Roadrunner(RoadrunnerModel):
     """libroadrunner on exopk's SBML export, loaded once; amounts in STATES order, subpopulations summed."""
 
     def __init__(self, params, dose) -> None:
-        import roadrunner
-
         t0 = time.perf_counter()
-        self.rr = roadrunner.RoadRunner(export_sbml(params, dose))
+        super().__init__(export_sbml(params, dose), rtol=RTOL, atol_particles=ATOL)
         self.load_s = time.perf_counter() - t0
-        self.rr.integrator.relative_tolerance = RTOL
-        self.rr.integrator.absolute_tolerance = ATOL
-        ids = set(self.rr.model.getFloatingSpeciesIds())
-        self.suffixes = sorted({sid[len(STATES[0]) :] for sid in ids if sid.startswith(STATES[0])})
-        self.rr.timeCourseSelections = ["time", *(state + x for x in self.suffixes for state in STATES)]
-
-    def __call__(self, t_h: np.ndarray) -> np.ndarray:
-        self.rr.reset()  # species and time back to their initial values; global parameters keep what was set
-        out = np.asarray(self.rr.simulate(times=t_h))[:, 1:]
-        return out.reshape(out.shape[0], len(self.suffixes), len(STATES)).sum(axis=1)
 
     def rate_setter(self, params, var: dict[str, np.ndarray]):
         """(index, rates of shape (n_sets, n_rates)) that set every set's exported rate constants."""

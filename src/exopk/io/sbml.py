@@ -504,24 +504,46 @@ def roadrunner_amounts(
     ndarray, shape (n_times, n_states)
         Amounts (particles).
     """
-    try:
-        import roadrunner
-    except ImportError:
-        raise DependencyError("libroadrunner is not installed; install it with pip install 'exopk[sbml]'.") from None
-    rr = roadrunner.RoadRunner(sbml)
-    rr.integrator.relative_tolerance = rtol
-    rr.integrator.absolute_tolerance = atol_particles
+    model = RoadrunnerModel(sbml, rtol=rtol, atol_particles=atol_particles)
     if max_step_h is not None:
-        rr.integrator.maximum_time_step = max_step_h
+        model.rr.integrator.maximum_time_step = max_step_h
         t = np.asarray(t_h, dtype=float)
         longest_h = float(np.max(np.diff(t))) if t.size > 1 else 0.0
-        rr.integrator.maximum_num_steps = max(20_000, int(2 * longest_h / max_step_h))
-    ids = set(rr.model.getFloatingSpeciesIds())
-    suffixes = sorted({sid[len(STATES[0]) :] for sid in ids if sid.startswith(STATES[0])})  # "" or "__<name>"
-    rr.timeCourseSelections = ["time", *(state + x for x in suffixes for state in STATES)]
-    out = np.asarray(rr.simulate(times=np.asarray(t_h, dtype=float)))[:, 1:]
-    # Subpopulations are separate sets of states: their amounts add.
-    return out.reshape(out.shape[0], len(suffixes), len(STATES)).sum(axis=1)
+        model.rr.integrator.maximum_num_steps = max(20_000, int(2 * longest_h / max_step_h))
+    return model(t_h)
+
+
+class RoadrunnerModel:
+    """An exported model loaded into libroadrunner once; each call simulates it from its initial state.
+
+    ``rr`` is the ``roadrunner.RoadRunner`` (for its integrator settings and global parameters);
+    ``suffixes`` the species-id suffix of each subpopulation (``""`` without subpopulations).
+    Needs ``exopk[sbml]``; used by :func:`roadrunner_amounts` and the benchmarks.
+    """
+
+    def __init__(self, sbml: str, *, rtol: float, atol_particles: float) -> None:
+        try:
+            import roadrunner
+        except ImportError:
+            raise DependencyError(
+                "libroadrunner is not installed; install it with pip install 'exopk[sbml]'."
+            ) from None
+        self.rr = roadrunner.RoadRunner(sbml)
+        self.rr.integrator.relative_tolerance = rtol
+        self.rr.integrator.absolute_tolerance = atol_particles
+        ids = set(self.rr.model.getFloatingSpeciesIds())
+        self.suffixes = sorted({sid[len(STATES[0]) :] for sid in ids if sid.startswith(STATES[0])})  # "" or "__<name>"
+        self.rr.timeCourseSelections = ["time", *(state + x for x in self.suffixes for state in STATES)]
+
+    def __call__(self, t_h: np.ndarray) -> np.ndarray:
+        """Amounts (particles) of every state in :data:`STATES` order at ``t_h`` (h, from 0), shape (n_times, n_states).
+
+        Species and time go back to their initial values first; global parameters keep what was set.
+        """
+        self.rr.reset()
+        out = np.asarray(self.rr.simulate(times=np.asarray(t_h, dtype=float)))[:, 1:]
+        # Subpopulations are separate sets of states: their amounts add.
+        return out.reshape(out.shape[0], len(self.suffixes), len(STATES)).sum(axis=1)
 
 
 def copasi_amounts(
