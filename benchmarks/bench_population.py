@@ -167,51 +167,10 @@ def split_run(argv: list[str]) -> tuple[dict[str, float], dict[str, float], obje
 
 def baseline_write(result, folder: Path) -> None:
     """The writers before issue 15: tidy long frames, ``DataFrame.to_csv`` (one row per value)."""
-    import pandas as pd
-
-    from exopk.analysis.nca import NCA_PARAMETERS, nca_units
-    from exopk.model.graph import REPORTED_ORGANS
-
-    q_names = [f"percent_id_p{q:g}" for q in result.percentiles]
-    n_q, n_t, n_o = result.percent_id_percentiles.shape
-    bands = pd.DataFrame(
-        {
-            "time_h": np.tile(np.repeat(result.t_h, n_o), n_q),
-            "organ": np.tile(np.array(REPORTED_ORGANS), n_q * n_t),
-            "quantity": np.repeat(q_names, n_t * n_o),
-            "value": np.maximum(result.percent_id_percentiles.reshape(-1), 0.0),
-            "unit": "%ID",
-        }
-    )
+    bands = result.to_frame()
+    bands["value"] = np.maximum(bands["value"].to_numpy(), 0.0)  # the command clipped round-off below 0
     bands.to_csv(folder / "baseline_bands.csv", index=False, float_format="%.8g")
-    n = result.population.n_subjects
-    blocks = []
-    for j, organ in enumerate(REPORTED_ORGANS):
-        for name, array, unit in (
-            ("cmax_percent_id", result.cmax_percent_id, "%ID"),
-            ("tmax_h", result.tmax_h, "h"),
-            ("auc_0_t_percent_id_h", result.auc_percent_id_h, "%ID·h"),
-        ):
-            blocks.append(
-                pd.DataFrame(
-                    {"subject": np.arange(n), "organ": organ, "parameter": name, "value": array[:, j], "unit": unit}
-                )
-            )
-    for organ, nca_result in result.nca.items():
-        units = nca_units("%ID/mL", "%ID" if nca_result.metadata.get("dose") is not None else None)
-        for name in NCA_PARAMETERS:
-            blocks.append(
-                pd.DataFrame(
-                    {
-                        "subject": np.arange(n),
-                        "organ": organ,
-                        "parameter": f"nca_{name}",
-                        "value": getattr(nca_result, name),
-                        "unit": units[name],
-                    }
-                )
-            )
-    pd.concat(blocks, ignore_index=True).to_csv(folder / "baseline_subjects.csv", index=False, float_format="%.8g")
+    result.subjects_frame().to_csv(folder / "baseline_subjects.csv", index=False, float_format="%.8g")
 
 
 def current_write(result, folder: Path, suffix: str = ".csv") -> None:
