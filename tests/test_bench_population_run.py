@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_population.py"
+from benchmark_run import run_quick
 
 
 @pytest.mark.slow
 def test_population_benchmark_quick_mode_runs():
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, encoding="utf-8", timeout=600
-    )
-
-    assert proc.returncode == 0, proc.stderr
+    proc = run_quick("bench_population.py")
     assert "end to end (fresh process" in proc.stdout
     for stage in ("parameter sampling", "solver (simulate_batch)", "NCA", "writing outputs", "plotting"):
         assert stage in proc.stdout

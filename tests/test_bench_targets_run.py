@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from benchmark_run import run_quick
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_targets.py"
 CASES = (
     "sim49-rr",
+    "sim49-rr-cold",
     "floor49",
+    "blockfloor49",
     "sim2881-rr",
+    "sim2881-rr-cold",
     "sim2881-lsoda",
     "floor2881",
+    "blockfloor2881",
     "batch-time",
     "batch-rr",
     "fit",
@@ -26,11 +26,7 @@ CASES = (
 @pytest.mark.slow
 def test_targets_benchmark_quick_mode_prints_every_case():
     pytest.importorskip("roadrunner")
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, encoding="utf-8", timeout=900
-    )
-
-    assert proc.returncode == 0, proc.stderr
+    proc = run_quick("bench_targets.py", timeout_s=900)
     for case in CASES:
         lines = [line for line in proc.stdout.splitlines() if line.startswith(f"[case {case}] ")]
         assert len(lines) == 2, (case, proc.stdout)  # the case line, and again in the summary

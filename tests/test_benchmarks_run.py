@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_core.py"
+from benchmark_run import run_quick
 
 
 @pytest.mark.slow
 def test_benchmark_quick_mode_runs_and_reports_every_target():
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, encoding="utf-8", timeout=600
-    )
-
-    assert proc.returncode == 0, proc.stderr
+    proc = run_quick("bench_core.py")
     assert proc.stdout.count("target:") == 3
     assert "max |exact-LSODA|/dose" in proc.stdout
