@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import threading
 from collections.abc import Mapping, Sequence
@@ -284,9 +285,6 @@ def simulate(
     return dataclasses.replace(result, parts=_Parts(result, names, solution.amounts, columns))
 
 
-_COLUMNS: dict[tuple[bytes, int], list[list[tuple[slice | np.ndarray, slice | np.ndarray]]]] = {}
-
-
 def _mixture_columns(keep: np.ndarray, n_pop: int) -> list[list[tuple[slice | np.ndarray, slice | np.ndarray]]]:
     """Per subpopulation: pairs (columns of the stacked solution, columns of one model's states),
     for the live states and for the sinks, as slices where they are contiguous runs.
@@ -295,13 +293,12 @@ def _mixture_columns(keep: np.ndarray, n_pop: int) -> list[list[tuple[slice | np
     ``n_pop`` blocks of sinks (:func:`exopk.model.graph.mixture_system`). Depends on the
     structure alone: kept by ``(keep, n_pop)`` (bounded).
     """
-    key = (keep.tobytes(), n_pop)
-    hit = _COLUMNS.get(key)
-    if hit is None:
-        if len(_COLUMNS) >= 64:
-            _COLUMNS.clear()
-        hit = _COLUMNS[key] = _make_mixture_columns(keep, n_pop)
-    return hit
+    return _columns_of(np.asarray(keep, dtype=np.intp).tobytes(), n_pop)
+
+
+@functools.lru_cache(maxsize=64)
+def _columns_of(keep_bytes: bytes, n_pop: int) -> list[list[tuple[slice | np.ndarray, slice | np.ndarray]]]:
+    return _make_mixture_columns(np.frombuffer(keep_bytes, dtype=np.intp), n_pop)
 
 
 def _make_mixture_columns(keep: np.ndarray, n_pop: int) -> list[list[tuple[slice | np.ndarray, slice | np.ndarray]]]:
